@@ -1,0 +1,43 @@
+# The two commands: `make run` serves the site, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+MANAGE := $(BIN)/python manage.py
+
+.PHONY: run test setup test-setup check-migrations clean
+
+run: setup
+	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) guyue.asgi:application
+
+test: test-setup check-migrations
+	$(BIN)/python -m pytest
+
+# --- setup ---------------------------------------------------------------------------------------
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+.env: | $(VENV)/.installed
+	$(BIN)/python guyue/lib/make_env.py .env
+
+setup: $(VENV)/.installed .env
+	$(MANAGE) migrate --noinput
+	$(MANAGE) seedpersonas
+	$(MANAGE) envcredentials
+	$(MANAGE) collectstatic --noinput --verbosity 0
+
+test-setup: setup $(VENV)/.installed-test
+
+check-migrations: $(VENV)/.installed
+	$(MANAGE) makemigrations --check --dry-run
+
+clean:
+	rm -rf $(VENV) staticfiles

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import time
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.core.cache import cache
+
+from accounts.models import ApiCredential, CredentialKind, User
+from guyue import ratelimit
+from guyue.lib.netguard import UnsafeURL, check_public_url
+
+
+class SignupForm(UserCreationForm):
+    class Meta:
+        model = User
+        fields = ("username",)
+        labels = {"username": "用户名"}
+        help_texts = {"username": "不超过 150 个字符，可用字母、数字和 @/./+/-/_。"}
+        error_messages = {"username": {"unique": "该用户名已被使用，请换一个。"}}
+
+
+class ThrottledAuthenticationForm(AuthenticationForm):
+    """Django's login form, locking a user name + IP after repeated failures."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": "用户名或密码不正确。",
+        "locked": "登录失败次数过多，请在 %(minutes)d 分钟后再试。",
+    }
+    locked = False
+
+    def _keys(self) -> tuple[str, str]:
+        username = (self.data.get("username") or "").strip().lower()
+        ip = ratelimit.client_ip(self.request) if self.request else ""
+        return ratelimit.cache_key("login-fail", username, ip), ratelimit.cache_key("login-lock", username, ip)
+
+    def clean(self):
+        fail_key, lock_key = self._keys()
+        locked_until = cache.get(lock_key)
+        if locked_until:
+            self.locked = True
+            minutes = max(1, int((locked_until - time.time() + 59) // 60))
+            raise forms.ValidationError(self.error_messages["locked"], code="locked", params={"minutes": minutes})
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            if not ratelimit.hit(fail_key, limit=settings.LOGIN_FAILURE_LIMIT - 1, window=settings.LOGIN_LOCKOUT_SECONDS):
+                cache.set(lock_key, time.time() + settings.LOGIN_LOCKOUT_SECONDS, settings.LOGIN_LOCKOUT_SECONDS)
+                cache.delete(fail_key)
+            raise
+        cache.delete(fail_key)
+        return cleaned
+
+
+def _clean_key(value: str) -> str:
+    # Keys pasted from a console often carry spaces or line breaks; inner whitespace is never valid.
+    key = "".join(value.split())
+    if not key:
+        raise forms.ValidationError("请填写密钥。")
+    if len(key) < 8:
+        raise forms.ValidationError("密钥太短，请检查是否复制完整。")
+    if not key.isascii() or not key.isprintable():
+        raise forms.ValidationError("密钥只能包含英文字母、数字和符号。")
+    return key
+
+
+KEY_ERRORS = {"required": "请填写密钥。"}
+
+
+class CredentialForm(forms.ModelForm):
+    key = forms.CharField(label="密钥", widget=forms.PasswordInput(render_value=False), strip=False, error_messages=KEY_ERRORS)
+    base_url = forms.URLField(
+        label="接口地址", required=False, max_length=300, assume_scheme="https", help_text="留空则使用平台默认地址",
+        error_messages={"invalid": "请输入有效的网址，例如 https://example.com/v1。"},
+    )
+
+    class Meta:
+        model = ApiCredential
+        fields = ("kind", "label", "region", "base_url", "text_model", "image_model")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["label"].initial = "我的密钥"
+        self.fields["text_model"].widget.attrs["placeholder"] = "留空使用默认（百炼为 qwen-plus）"
+        self.fields["image_model"].widget.attrs["placeholder"] = "留空使用默认（百炼为 wan2.2-t2i-flash）"
+
+    def clean_key(self) -> str:
+        return _clean_key(self.cleaned_data["key"])
+
+    def clean_label(self) -> str:
+        label = self.cleaned_data["label"].strip()
+        if not label:
+            raise forms.ValidationError("请填写名称。")
+        return label
+
+    def clean_base_url(self) -> str:
+        url = self.cleaned_data["base_url"].strip()
+        if url:
+            try:
+                check_public_url(url, settings.USER_BASE_URL_ALLOWED_HOSTS)
+            except UnsafeURL as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return url
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("kind") == CredentialKind.OPENAI_COMPATIBLE and not cleaned.get("base_url"):
+            self.add_error("base_url", "OpenAI 兼容接口需要填写接口地址。")
+        return cleaned
+
+
+class CredentialReplaceForm(forms.Form):
+    key = forms.CharField(label="新密钥", widget=forms.PasswordInput(render_value=False), strip=False, error_messages=KEY_ERRORS)
+    confirm = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def clean_key(self) -> str:
+        return _clean_key(self.cleaned_data["key"])
+
+    def clean_confirm(self) -> str:
+        if self.cleaned_data["confirm"] != "yes":
+            raise forms.ValidationError("请确认替换密钥。")
+        return "yes"

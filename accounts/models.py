@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from encrypted_model_fields.fields import EncryptedCharField
+
+
+class User(AbstractUser):
+    display_name = models.CharField("昵称", max_length=40, blank=True)
+
+    class Meta:
+        verbose_name = "用户"
+        verbose_name_plural = "用户"
+
+    def __str__(self) -> str:
+        return self.display_name or self.username
+
+
+class CredentialKind(models.TextChoices):
+    DASHSCOPE = "dashscope", "阿里云百炼（DashScope）"
+    OPENROUTER = "openrouter", "OpenRouter"
+    OPENAI_COMPATIBLE = "openai_compatible", "OpenAI 兼容接口"
+
+
+class CredentialRegion(models.TextChoices):
+    BEIJING = "beijing", "中国内地（北京）"
+    SINGAPORE = "singapore", "国际（新加坡）"
+
+
+class CredentialStatus(models.TextChoices):
+    UNCHECKED = "unchecked", "未验证"
+    VALID = "valid", "有效"
+    INVALID = "invalid", "密钥无效"
+    WRONG_REGION = "wrong_region", "地域不匹配"
+    UNREACHABLE = "unreachable", "无法连接"
+    ERROR = "error", "验证出错"
+
+
+DEFAULT_TEXT_MODEL = {
+    CredentialKind.DASHSCOPE: "qwen-plus",
+    CredentialKind.OPENROUTER: "qwen/qwen-plus",
+    CredentialKind.OPENAI_COMPATIBLE: "qwen-plus",
+}
+DEFAULT_IMAGE_MODEL = {
+    CredentialKind.DASHSCOPE: "wan2.2-t2i-flash",
+    CredentialKind.OPENROUTER: "google/gemini-2.5-flash-image",
+    CredentialKind.OPENAI_COMPATIBLE: "nano-banana",
+}
+
+
+def mask_key(key: str) -> str:
+    """`sk-…a1b2`: enough to recognise a key, never enough to use it."""
+    prefix = ""
+    for candidate in ("sk-or-", "sk-"):
+        if key.startswith(candidate):
+            prefix = candidate
+            break
+    return f"{prefix}…{key[-4:]}"
+
+
+class ApiCredential(models.Model):
+    # No owner means a site-wide credential, managed by curators in the admin.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="credentials"
+    )
+    kind = models.CharField("平台", max_length=20, choices=CredentialKind.choices, default=CredentialKind.DASHSCOPE)
+    label = models.CharField("名称", max_length=60)
+    region = models.CharField(
+        "地域", max_length=20, choices=CredentialRegion.choices, default=CredentialRegion.BEIJING, blank=True
+    )
+    base_url = models.URLField("接口地址", max_length=300, blank=True, help_text="留空则使用平台默认地址")
+    api_key = EncryptedCharField("密钥", max_length=500)
+    key_hint = models.CharField("密钥（已遮盖）", max_length=40, editable=False)
+    text_model = models.CharField("文本模型", max_length=100, blank=True)
+    image_model = models.CharField("图像模型", max_length=100, blank=True)
+    is_default = models.BooleanField("站点默认", default=False, help_text="仅对站点密钥有效")
+    status = models.CharField(
+        "状态", max_length=20, choices=CredentialStatus.choices, default=CredentialStatus.UNCHECKED
+    )
+    validated_at = models.DateTimeField("验证时间", null=True, blank=True)
+    last_error = models.CharField("最近错误", max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "API 密钥"
+        verbose_name_plural = "API 密钥"
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return f"{self.label}（{self.get_kind_display()} {self.key_hint}）"
+
+    @property
+    def is_site_wide(self) -> bool:
+        return self.owner_id is None
+
+    @property
+    def is_usable(self) -> bool:
+        return self.status == CredentialStatus.VALID or (
+            self.is_site_wide and self.status == CredentialStatus.UNCHECKED
+        )
+
+    def effective_base_url(self) -> str:
+        if self.base_url:
+            return self.base_url.rstrip("/")
+        if self.kind == CredentialKind.DASHSCOPE:
+            return settings.DASHSCOPE_REGIONS[self.region or CredentialRegion.BEIJING]
+        if self.kind == CredentialKind.OPENROUTER:
+            return settings.OPENROUTER_BASE_URL
+        return ""
+
+    def effective_text_model(self) -> str:
+        return self.text_model or DEFAULT_TEXT_MODEL[CredentialKind(self.kind)]
+
+    def effective_image_model(self) -> str:
+        return self.image_model or DEFAULT_IMAGE_MODEL[CredentialKind(self.kind)]
+
+    def set_key(self, key: str) -> None:
+        self.api_key = key
+        self.key_hint = mask_key(key)

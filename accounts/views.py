@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts import services
+from accounts.forms import CredentialForm, CredentialReplaceForm, SignupForm, ThrottledAuthenticationForm
+from accounts.models import ApiCredential
+from accounts.selectors import get_credential_for_user
+from guyue import ratelimit
+
+
+def _safe_next(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return reverse(settings.LOGIN_REDIRECT_URL)
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    form = SignupForm(request.POST or None)
+    if request.method == "POST":
+        key = ratelimit.cache_key("signup", ratelimit.client_ip(request))
+        if not ratelimit.hit(key, limit=settings.SIGNUP_LIMIT_PER_HOUR, window=3600):
+            form.add_error(None, "注册过于频繁，请一小时后再试。")
+            return render(request, "accounts/signup.html", {"form": form}, status=429)
+        if form.is_valid():
+            user = form.save()
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, "注册成功，欢迎来到古月今话。")
+            return redirect(_safe_next(request))
+    return render(request, "accounts/signup.html", {"form": form, "next": request.GET.get("next", "")})
+
+
+class LoginView(auth_views.LoginView):
+    form_class = ThrottledAuthenticationForm
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.locked:
+            response.status_code = 429
+        return response
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("accounts:password_change_done")
+
+
+class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
+    template_name = "accounts/password_change_done.html"
+
+
+def _settings_context(request: HttpRequest, **extra) -> dict:
+    return {
+        "credentials": ApiCredential.objects.filter(owner=request.user),
+        "active_credential": services.credential_resolve(request.user),
+        "form": extra.pop("form", None) or CredentialForm(),
+        **extra,
+    }
+
+
+def _render_settings(request: HttpRequest, status: int = 200, **extra) -> HttpResponse:
+    template = "accounts/settings.html"
+    if request.htmx:
+        template += "#credentials"
+    return render(request, template, _settings_context(request, **extra), status=status)
+
+
+@login_required
+def settings_page(request: HttpRequest) -> HttpResponse:
+    return _render_settings(request)
+
+
+@login_required
+@require_POST
+def credential_add(request: HttpRequest) -> HttpResponse:
+    form = CredentialForm(request.POST)
+    if not form.is_valid():
+        return _render_settings(request, status=400, form=form)
+    credential = form.save(commit=False)
+    credential.owner = request.user
+    credential = services.credential_save(credential=credential, api_key=form.cleaned_data["key"])
+    messages.info(request, f"已保存「{credential.label}」：{credential.get_status_display()}。")
+    if not request.htmx:
+        return redirect("accounts:settings")
+    return _render_settings(request)
+
+
+@login_required
+@require_POST
+def credential_replace(request: HttpRequest, pk: int) -> HttpResponse:
+    credential = get_credential_for_user(request.user, pk)
+    form = CredentialReplaceForm(request.POST)
+    if not form.is_valid():
+        return _render_settings(request, status=400, replace_form=form, replace_pk=credential.pk)
+    services.credential_save(credential=credential, api_key=form.cleaned_data["key"])
+    messages.info(request, f"已替换「{credential.label}」的密钥：{credential.get_status_display()}。")
+    if not request.htmx:
+        return redirect("accounts:settings")
+    return _render_settings(request)
+
+
+@login_required
+@require_POST
+def credential_revalidate(request: HttpRequest, pk: int) -> HttpResponse:
+    credential = get_credential_for_user(request.user, pk)
+    services.credential_validate(credential)
+    messages.info(request, f"已重新验证「{credential.label}」：{credential.get_status_display()}。")
+    if not request.htmx:
+        return redirect("accounts:settings")
+    return _render_settings(request)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def credential_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    credential = get_credential_for_user(request.user, pk)
+    if request.method == "GET" or request.POST.get("confirm") != "yes":
+        return render(request, "accounts/credential_confirm_delete.html", {"credential": credential})
+    label = credential.label
+    services.credential_delete(credential=credential)
+    messages.success(request, f"已删除「{label}」。")
+    if not request.htmx:
+        return redirect("accounts:settings")
+    return _render_settings(request)

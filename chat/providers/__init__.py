@@ -1,0 +1,1 @@
+"""Provider clients: plain Python (no Django imports), httpx for every call."""
