@@ -67,7 +67,8 @@ class ApiCredential(models.Model):
     kind = models.CharField("平台", max_length=20, choices=CredentialKind.choices, default=CredentialKind.DASHSCOPE)
     label = models.CharField("名称", max_length=60)
     region = models.CharField(
-        "地域", max_length=20, choices=CredentialRegion.choices, default=CredentialRegion.BEIJING, blank=True
+        "地域", max_length=20, choices=CredentialRegion.choices, default=CredentialRegion.BEIJING,
+        help_text="仅百炼使用；密钥与地域绑定",
     )
     base_url = models.URLField("接口地址", max_length=300, blank=True, help_text="留空则使用平台默认地址")
     api_key = EncryptedCharField("密钥", max_length=500)

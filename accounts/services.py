@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import ApiCredential, CredentialKind, CredentialRegion, CredentialStatus, User
 from chat.providers import keycheck
-from guyue.lib.netguard import UnsafeURL, check_public_url
+from guyue.lib.netguard import UnresolvableHost, UnsafeURL, check_public_url
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ def _check(credential: ApiCredential, base_url: str) -> keycheck.CheckResult:
         # Checked again right before the call: DNS may have changed since the form was saved.
         try:
             check_public_url(base_url, settings.USER_BASE_URL_ALLOWED_HOSTS)
+        except UnresolvableHost as exc:
+            return keycheck.CheckResult(keycheck.UNREACHABLE, str(exc))
         except UnsafeURL as exc:
             return keycheck.CheckResult(keycheck.ERROR, str(exc))
     return keycheck.check_key(

@@ -12,6 +12,10 @@ class UnsafeURL(ValueError):
     """Raised with a message fit to show the user."""
 
 
+class UnresolvableHost(UnsafeURL):
+    """The host does not resolve (now): not provably unsafe, but not usable either."""
+
+
 def _is_internal(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
@@ -46,7 +50,7 @@ def check_public_url(url: str, allowed_hosts: Iterable[str] = ()) -> None:
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError):
-        raise UnsafeURL("无法解析接口地址的主机名。") from None
+        raise UnresolvableHost("无法解析接口地址的主机名，请检查地址或网络。") from None
     for info in infos:
         address = info[4][0].split("%", 1)[0]
         if _is_internal(ipaddress.ip_address(address)):

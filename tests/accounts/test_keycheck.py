@@ -64,7 +64,7 @@ def test_a_closed_port_is_unreachable(alice, settings):
 
 def test_openrouter_checks_the_key_endpoint(alice, local_provider):
     local_provider.route("GET", "/api/v1/key", json_reply(200, {"data": {"limit": None, "usage": 0}}))
-    credential = services.credential_validate(_credential(alice, kind="openrouter", region=""))
+    credential = services.credential_validate(_credential(alice, kind="openrouter"))
     assert credential.status == CredentialStatus.VALID
     assert local_provider.requests[0].path == "/api/v1/key"
 
@@ -92,3 +92,11 @@ def test_a_site_wide_credential_may_point_at_a_local_server(db, upstream, settin
     upstream.route("GET", "/v1/models", json_reply(200, {"data": []}))
     credential = services.credential_validate(_credential(None, kind="openai_compatible", base_url=f"{upstream.url}/v1"))
     assert credential.status == CredentialStatus.VALID
+
+
+def test_an_unresolvable_host_is_unreachable(alice, settings):
+    credential = services.credential_validate(
+        _credential(alice, kind="openai_compatible", base_url="https://no-such-host.invalid/v1")
+    )
+    assert credential.status == CredentialStatus.UNREACHABLE
+    assert "无法解析" in credential.last_error

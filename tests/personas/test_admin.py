@@ -75,7 +75,7 @@ def test_site_keys_in_the_admin_never_show_the_key(curator_client, settings, ups
     key = "sk-sitesitesite0000a1b2"
     response = curator_client.post(
         reverse("admin:accounts_apicredential_add"),
-        {"kind": "openai_compatible", "label": "本地模型", "region": "", "base_url": f"{upstream.url}/v1",
+        {"kind": "openai_compatible", "label": "本地模型", "region": "beijing", "base_url": f"{upstream.url}/v1",
          "text_model": "", "image_model": "", "new_key": key},
     )
     assert response.status_code == 302, response.content.decode()[:2000]
