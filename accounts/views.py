@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from accounts import services
 from accounts.forms import CredentialForm, CredentialReplaceForm, SignupForm, ThrottledAuthenticationForm
@@ -81,6 +82,7 @@ def _render_settings(request: HttpRequest, status: int = 200, **extra) -> HttpRe
 
 
 @login_required
+@vary_on_headers("HX-Request")
 def settings_page(request: HttpRequest) -> HttpResponse:
     return _render_settings(request)
 

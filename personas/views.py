@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.views.decorators.vary import vary_on_headers
 
 from accounts.services import credential_resolve
 from personas.models import Dynasty, Persona
 
 
+@vary_on_headers("HX-Request")  # the same URL serves a full page or the htmx partial
 def gallery(request: HttpRequest) -> HttpResponse:
     personas = Persona.objects.published()
     present = set(personas.values_list("dynasty", flat=True))
@@ -18,7 +20,7 @@ def gallery(request: HttpRequest) -> HttpResponse:
         selected = ""
     template = "personas/gallery.html"
     if request.htmx:
-        template += "#figure-grid"
+        template += "#figure-browser"
     return render(request, template, {"personas": personas, "dynasties": dynasties, "selected": selected})
 
 

@@ -29,7 +29,8 @@ def test_the_gallery_filter_swaps_only_the_grid_for_htmx(client):
     make_persona("li-bai", "李白", dynasty="tang")
     response = client.get(reverse("personas:gallery"), {"dynasty": "tang"}, headers={"HX-Request": "true"})
     body = response.content.decode()
-    assert body.lstrip().startswith('<ul id="figure-grid"')
+    assert body.lstrip().startswith('<div id="figure-browser"')
+    assert 'href="?dynasty=tang" hx-get="?dynasty=tang" aria-current="true"' in body
     assert "李白" in body and "<html" not in body
 
 
