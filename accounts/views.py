@@ -87,10 +87,23 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     return _render_settings(request)
 
 
+def _keycheck_allowed(request: HttpRequest) -> bool:
+    # Each save or re-check makes an outbound call on the user's behalf: keep it to a human pace.
+    key = ratelimit.cache_key("keycheck", str(request.user.pk))
+    return ratelimit.hit(key, limit=settings.KEYCHECK_LIMIT_PER_10_MINUTES, window=600)
+
+
+def _too_many_checks(request: HttpRequest, **extra) -> HttpResponse:
+    messages.error(request, "验证过于频繁，请十分钟后再试。")
+    return _render_settings(request, status=429, **extra)
+
+
 @login_required
 @require_POST
 def credential_add(request: HttpRequest) -> HttpResponse:
     form = CredentialForm(request.POST)
+    if form.is_valid() and not _keycheck_allowed(request):
+        return _too_many_checks(request, form=form)
     if not form.is_valid():
         return _render_settings(request, status=400, form=form)
     credential = form.save(commit=False)
@@ -109,6 +122,8 @@ def credential_replace(request: HttpRequest, pk: int) -> HttpResponse:
     form = CredentialReplaceForm(request.POST)
     if not form.is_valid():
         return _render_settings(request, status=400, replace_form=form, replace_pk=credential.pk)
+    if not _keycheck_allowed(request):
+        return _too_many_checks(request)
     services.credential_save(credential=credential, api_key=form.cleaned_data["key"])
     messages.info(request, f"已替换「{credential.label}」的密钥：{credential.get_status_display()}。")
     if not request.htmx:
@@ -120,6 +135,8 @@ def credential_replace(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def credential_revalidate(request: HttpRequest, pk: int) -> HttpResponse:
     credential = get_credential_for_user(request.user, pk)
+    if not _keycheck_allowed(request):
+        return _too_many_checks(request)
     services.credential_validate(credential)
     messages.info(request, f"已重新验证「{credential.label}」：{credential.get_status_display()}。")
     if not request.htmx:

@@ -132,6 +132,7 @@ DASHSCOPE_REGIONS = {
 }
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
 KEYCHECK_TIMEOUT = float(env_int("KEYCHECK_TIMEOUT", 10))
+KEYCHECK_LIMIT_PER_10_MINUTES = env_int("KEYCHECK_LIMIT_PER_10_MINUTES", 20)
 # host:port pairs a *user's* base URL may use even though they resolve to private addresses.
 USER_BASE_URL_ALLOWED_HOSTS = env_list("USER_BASE_URL_ALLOWED_HOSTS", [])
 

@@ -191,3 +191,15 @@ def test_the_key_never_reaches_the_logs(alice_client, local_provider, caplog):
         _add(alice_client)
     assert KEY not in caplog.text
     assert ApiCredential.objects.get().status == CredentialStatus.ERROR
+
+
+def test_key_checks_are_rate_limited_per_user(alice_client, alice, valid_upstream, settings):
+    settings.KEYCHECK_LIMIT_PER_10_MINUTES = 2
+    credential = _credential_for(alice)
+    url = reverse("accounts:credential_revalidate", args=[credential.pk])
+    assert alice_client.post(url).status_code == 302
+    assert alice_client.post(url).status_code == 302
+    response = alice_client.post(url)
+    assert response.status_code == 429
+    assert "验证过于频繁" in response.content.decode()
+    assert len(valid_upstream.requests) == 2

@@ -87,3 +87,9 @@ def test_persona_ordering_is_chronological():
     make_persona("late", "晚", birth_year=1472, death_year=1529)
     make_persona("early", "早", birth_year=-551, death_year=-479)
     assert list(Persona.objects.values_list("slug", flat=True)) == ["early", "late"]
+
+
+def test_the_404_page_is_chinese(client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert "此页不存" in response.content.decode()
