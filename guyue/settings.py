@@ -125,6 +125,9 @@ SIGNUP_LIMIT_PER_HOUR = env_int("SIGNUP_LIMIT_PER_HOUR", 10)
 # Only behind a proxy that sets it: otherwise any client could pick its own throttle key.
 TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 
+# --- Conversation limits ---------------------------------------------------------------------
+MAX_MESSAGE_CHARS = env_int("MAX_MESSAGE_CHARS", 4000)
+
 # --- Providers --------------------------------------------------------------------------------
 DASHSCOPE_REGIONS = {
     "beijing": "https://dashscope.aliyuncs.com/compatible-mode/v1",

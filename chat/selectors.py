@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+
+from chat.models import Conversation, Message
+from chat.tree import Node, Tree
+
+
+def get_conversation_for_user(user, pk: int) -> Conversation:
+    """The only way to fetch a conversation: someone else's id is a 404."""
+    return get_object_or_404(Conversation.objects.for_user(user).select_related("persona"), pk=pk)
+
+
+async def aget_conversation_for_user(user, pk: int) -> Conversation | None:
+    if not user.is_authenticated:
+        return None
+    return await Conversation.objects.for_user(user).select_related("persona").filter(pk=pk).afirst()
+
+
+def get_message_in(conversation: Conversation, pk: int) -> Message:
+    try:
+        return conversation.messages.get(pk=pk)
+    except Message.DoesNotExist:
+        raise Http404 from None
+
+
+def conversation_tree(conversation: Conversation) -> Tree:
+    return Tree(Node(pk, parent) for pk, parent in conversation.messages.values_list("pk", "parent_id"))
+
+
+def branch_messages(conversation: Conversation, tree: Tree | None = None) -> list[Message]:
+    """The shown branch, root first: two queries whatever the conversation's size."""
+    tree = tree or conversation_tree(conversation)
+    path = tree.path_to(conversation.active_leaf_id)
+    by_id = conversation.messages.in_bulk(path)
+    return [by_id[pk] for pk in path]

@@ -1,0 +1,97 @@
+"""Writes on conversations. Regenerate, edit-and-resend and switching siblings all add nodes to
+the message tree and move the conversation's active leaf; nothing is ever overwritten."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from chat.models import Conversation, Message
+from chat.selectors import conversation_tree
+from personas.models import LifeStage, Persona, StylePreset
+
+
+class MessageRejected(ValueError):
+    """Bad input from the user; the message is fit to show."""
+
+
+def clean_user_text(text: str) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise MessageRejected("请输入要说的话。")
+    if len(text) > settings.MAX_MESSAGE_CHARS:
+        raise MessageRejected(f"消息太长了（{len(text)} 字），请控制在 {settings.MAX_MESSAGE_CHARS} 字以内。")
+    return text
+
+
+@transaction.atomic
+def conversation_start(
+    *, owner, persona: Persona, life_stage: LifeStage | None = None, style_preset: StylePreset | None = None
+) -> Conversation:
+    if life_stage is not None and life_stage.persona_id != persona.pk:
+        raise MessageRejected("所选人生阶段不属于这位人物。")
+    conversation = Conversation.objects.create(
+        owner=owner, persona=persona, life_stage=life_stage, style_preset=style_preset, title=f"与{persona.name}对话"
+    )
+    # The greeting opens the branch so the model sees what the figure already said.
+    greeting = Message.objects.create(
+        conversation=conversation, role=Message.Role.ASSISTANT, content=persona.first_mes,
+        provider="greeting", finished_at=timezone.now(),
+    )
+    _move_leaf(conversation, greeting)
+    return conversation
+
+
+def _move_leaf(conversation: Conversation, message: Message) -> None:
+    conversation.active_leaf = message
+    conversation.save(update_fields=["active_leaf", "updated_at"])
+
+
+@transaction.atomic
+def message_add_user(*, conversation: Conversation, text: str, parent: Message | None = None) -> Message:
+    """Save the user's words before anything calls out; parent defaults to the shown leaf."""
+    text = clean_user_text(text)
+    parent_id = parent.pk if parent is not None else conversation.active_leaf_id
+    message = Message.objects.create(conversation=conversation, parent_id=parent_id, role=Message.Role.USER, content=text)
+    _move_leaf(conversation, message)
+    return message
+
+
+def message_edit(*, conversation: Conversation, original: Message, text: str) -> Message:
+    """Edit-and-resend: a sibling of the original user message, which stays in the tree."""
+    if original.role != Message.Role.USER or original.conversation_id != conversation.pk:
+        raise MessageRejected("只能修改自己说过的话。")
+    return message_add_user(conversation=conversation, text=text, parent=original.parent)
+
+
+def regenerate_parent(*, conversation: Conversation, reply: Message) -> Message:
+    """The user message a regenerated reply answers; the new reply becomes the old one's sibling."""
+    if reply.role != Message.Role.ASSISTANT or reply.parent_id is None or reply.conversation_id != conversation.pk:
+        raise MessageRejected("只能重新生成人物的回答。")
+    return reply.parent
+
+
+@transaction.atomic
+def reply_save(
+    *, conversation: Conversation, parent: Message, content: str, status: str, error_kind: str = "",
+    model: str = "", provider: str = "", prompt_tokens: int | None = None, completion_tokens: int | None = None,
+) -> Message:
+    """Save a reply once, at its end: complete, or the partial text with its stopped/error status."""
+    reply = Message.objects.create(
+        conversation=conversation, parent=parent, role=Message.Role.ASSISTANT, content=content, status=status,
+        error_kind=error_kind, model=model, provider=provider, prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens, finished_at=timezone.now(),
+    )
+    _move_leaf(conversation, reply)
+    return reply
+
+
+def branch_switch(*, conversation: Conversation, message: Message) -> Message:
+    """Show another sibling: land on the newest leaf below it."""
+    if message.conversation_id != conversation.pk:
+        raise MessageRejected("消息不属于这段对话。")
+    leaf_id = conversation_tree(conversation).latest_leaf_under(message.pk)
+    leaf = conversation.messages.get(pk=leaf_id)
+    _move_leaf(conversation, leaf)
+    return leaf

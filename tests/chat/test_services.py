@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import pytest
+from django.http import Http404
+
+from chat import selectors, services
+from chat.models import Message
+from tests.personas.factories import make_persona
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def conversation(alice):
+    persona = make_persona("li-bai", "李白")
+    return services.conversation_start(owner=alice, persona=persona, life_stage=persona.life_stages.first())
+
+
+def _contents(conversation):
+    conversation.refresh_from_db()
+    return [m.content for m in selectors.branch_messages(conversation)]
+
+
+def _reply(conversation, parent, text, status=Message.Status.COMPLETE):
+    return services.reply_save(conversation=conversation, parent=parent, content=text, status=status)
+
+
+def test_a_conversation_opens_with_the_greeting(conversation):
+    assert _contents(conversation) == ["幸会。"]
+
+
+def test_the_users_message_is_saved_and_shown(conversation):
+    services.message_add_user(conversation=conversation, text="  问君何所之？ ")
+    assert _contents(conversation) == ["幸会。", "问君何所之？"]
+
+
+@pytest.mark.parametrize(("text", "message"), [("", "请输入"), ("   \n", "请输入"), ("字" * 4001, "太长")])
+def test_empty_or_oversized_messages_are_refused_and_nothing_changes(conversation, text, message):
+    with pytest.raises(services.MessageRejected, match=message):
+        services.message_add_user(conversation=conversation, text=text)
+    assert conversation.messages.count() == 1
+
+
+def test_regenerate_adds_a_sibling_and_switching_goes_back(conversation):
+    question = services.message_add_user(conversation=conversation, text="饮否？")
+    first = _reply(conversation, question, "饮！")
+    parent = services.regenerate_parent(conversation=conversation, reply=first)
+    second = _reply(conversation, parent, "且饮三百杯！")
+    assert _contents(conversation) == ["幸会。", "饮否？", "且饮三百杯！"]
+    tree = selectors.conversation_tree(conversation)
+    assert tree.siblings(second.pk) == [first.pk, second.pk]
+    services.branch_switch(conversation=conversation, message=first)
+    assert _contents(conversation) == ["幸会。", "饮否？", "饮！"]
+
+
+def test_edit_and_resend_keeps_the_original_branch(conversation):
+    question = services.message_add_user(conversation=conversation, text="君在何处？")
+    _reply(conversation, question, "在长安。")
+    edited = services.message_edit(conversation=conversation, original=question, text="君今在何处？")
+    assert _contents(conversation) == ["幸会。", "君今在何处？"]
+    _reply(conversation, edited, "在当涂。")
+    # Switching back to the original question lands on its reply, not on the bare question.
+    services.branch_switch(conversation=conversation, message=question)
+    assert _contents(conversation) == ["幸会。", "君在何处？", "在长安。"]
+
+
+def test_a_stopped_reply_keeps_its_partial_text(conversation):
+    question = services.message_add_user(conversation=conversation, text="作诗一首")
+    reply = _reply(conversation, question, "床前明月", status=Message.Status.STOPPED)
+    reply.refresh_from_db()
+    assert reply.status == "stopped" and reply.content == "床前明月"
+
+
+def test_only_assistant_replies_regenerate_and_only_user_messages_edit(conversation):
+    question = services.message_add_user(conversation=conversation, text="问")
+    with pytest.raises(services.MessageRejected):
+        services.regenerate_parent(conversation=conversation, reply=question)
+    with pytest.raises(services.MessageRejected):
+        services.message_edit(conversation=conversation, original=conversation.active_leaf.parent, text="x")
+
+
+def test_another_users_conversation_is_a_404(conversation, bob):
+    with pytest.raises(Http404):
+        selectors.get_conversation_for_user(bob, conversation.pk)
+    assert selectors.get_conversation_for_user(conversation.owner, conversation.pk) == conversation
+
+
+def test_a_message_of_another_conversation_is_a_404(conversation, alice):
+    other = services.conversation_start(owner=alice, persona=conversation.persona)
+    with pytest.raises(Http404):
+        selectors.get_message_in(conversation, other.active_leaf_id)
+
+
+def test_a_life_stage_of_another_figure_is_refused(alice, conversation):
+    other = make_persona("du-fu", "杜甫")
+    with pytest.raises(services.MessageRejected):
+        services.conversation_start(owner=alice, persona=other, life_stage=conversation.persona.life_stages.first())
+
+
+def test_the_branch_costs_two_queries_at_any_length(conversation, django_assert_num_queries):
+    parent = conversation.active_leaf
+    for i in range(30):
+        parent = services.message_add_user(conversation=conversation, text=f"问{i}", parent=parent)
+        parent = _reply(conversation, parent, f"答{i}")
+    conversation.refresh_from_db()
+    with django_assert_num_queries(2):
+        messages = selectors.branch_messages(conversation)
+    assert len(messages) == 61
+
+
+@pytest.mark.django_db(transaction=True)  # async ORM calls run in another thread
+async def test_the_async_selector_filters_by_owner(conversation, bob):
+    assert await selectors.aget_conversation_for_user(bob, conversation.pk) is None
+    found = await selectors.aget_conversation_for_user(conversation.owner, conversation.pk)
+    assert found.pk == conversation.pk
