@@ -127,11 +127,8 @@ class _Fields:
 
 def error_from_response(status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
     payload = parse_body(body)
-    if payload is None:
-        # Gateways answer 502/504 with HTML: classify by status, never crash on the body.
-        fields = _Fields(message=f"HTTP {status}, non-JSON body")
-    else:
-        fields = _fields(payload)
+    # Gateways answer 502/504 with HTML: classify by status, never crash on the body.
+    fields = _fields(payload) if payload is not None else _Fields(message=f"HTTP {status}, non-JSON body")
     if fields.request_id is None:
         fields.request_id = next((headers[h] for h in _REQUEST_ID_HEADERS if headers.get(h)), None)
     return _build(fields, status, parse_retry_after(headers))

@@ -39,7 +39,7 @@ def backoff_delay(retries_done: int, retry_after: float | None) -> float:
     """
     if retry_after is not None and 0 < retry_after <= MAX_HONOURED_RETRY_AFTER:
         return retry_after
-    base = min(INITIAL_DELAY * 2**retries_done, MAX_DELAY)
+    base = min(INITIAL_DELAY * 2.0**retries_done, MAX_DELAY)
     # Jitter only shortens the delay, so clients that failed together spread out.
     return base * (1 - 0.25 * _random())
 

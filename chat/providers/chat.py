@@ -1,0 +1,291 @@
+"""Streaming chat/completions client for DashScope compatible-mode, OpenRouter and OpenAI-style relays.
+
+    async for event in stream_chat(config, messages):
+        ...  # TextDelta, ToolCallDelta, then ToolCalls?, Usage?, Finish; or ProviderError
+
+Retries happen only before the caller has received any content (PROVIDERS.md §0.5, §6).
+See docs/providers.md for the event, error and timeout contract.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import urllib.parse
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from chat.providers.chunks import ChunkParser
+from chat.providers.errors import ProviderError, error_from_response, parse_body, redact, unreachable
+from chat.providers.events import CONTENT, Event, Finish, TextDelta, ToolCall, ToolCallDelta, ToolCalls, Usage
+from chat.providers.retry import backoff_delay
+from chat.providers.sse import SSEDecoder, SSEEvent
+
+__all__ = [
+    "Event", "Finish", "ProviderConfig", "TextDelta", "ToolCall", "ToolCallDelta", "ToolCalls", "Usage",
+    "close_client", "get_client", "stream_chat",
+]  # fmt: skip
+
+logger = logging.getLogger(__name__)
+
+ERROR_BODY_LIMIT = 64 * 1024
+DRAIN_AFTER_DONE = 1.0  # reading the chunked terminator after [DONE] lets the connection be reused
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    kind: str  # "dashscope" | "openrouter" | "openai_compatible"
+    base_url: str
+    api_key: str = field(repr=False)
+    model: str
+    connect_timeout: float = 5.0
+    first_byte_timeout: float = 60.0  # request sent → response headers
+    first_content_timeout: float = 120.0  # request sent → first text/tool delta; comments do not count
+    idle_timeout: float = 90.0  # longest silence between two reads; comments do count
+    total_timeout: float = 600.0  # whole call, retries and backoff included
+    max_retries: int = 2
+    site_url: str = ""
+    site_title: str = "古月今话"
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+
+# One pool per event loop: httpx connections are bound to the loop that opened them.
+_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+
+
+def get_client() -> httpx.AsyncClient:
+    loop = asyncio.get_running_loop()
+    for stale in [other for other in _clients if other.is_closed()]:
+        del _clients[stale]  # its sockets died with its loop; let them be collected
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        client = _clients[loop] = httpx.AsyncClient(follow_redirects=False)
+    return client
+
+
+async def close_client() -> None:
+    """Close this loop's shared client (ASGI lifespan shutdown)."""
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.aclose()
+
+
+async def stream_chat(
+    config: ProviderConfig,
+    messages: Sequence[dict[str, Any]],
+    *,
+    tools: Sequence[dict[str, Any]] | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    client: httpx.AsyncClient | None = None,
+) -> AsyncGenerator[Event, None]:
+    http = client or get_client()
+    request = build_request(http, config, messages, tools=tools, temperature=temperature, max_tokens=max_tokens)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + config.total_timeout
+    retries, stream_retry_used = 0, False
+    while True:
+        attempt = _Attempt(http, request, config, deadline)
+        try:
+            async with aclosing(attempt.events()) as events:
+                async for event in events:
+                    yield event
+            return
+        except ProviderError as error:
+            error.detail = redact(error.detail, config.api_key)
+            error.after_content = attempt.content_seen
+            if not _may_retry(error, attempt, retries, config.max_retries, stream_retry_used):
+                raise
+            delay = backoff_delay(retries, error.retry_after)
+            if loop.time() + delay >= deadline:
+                raise
+            logger.warning("provider %s failed (%s), retry %d in %.2fs", config.kind, error, retries + 1, delay)
+            await sleep(delay)
+            retries += 1
+            stream_retry_used |= attempt.phase == "stream"
+
+
+def _may_retry(error: ProviderError, attempt: _Attempt, retries: int, limit: int, stream_retry_used: bool) -> bool:
+    if retries >= limit or not error.retryable or attempt.content_seen:
+        return False
+    if attempt.phase != "stream":
+        return True  # connect errors, header timeouts, 408/409/429/5xx
+    # A 200 that failed before any content (error as the first event, early truncation) gets one
+    # more try. Timeouts after the headers do not: the upstream may still be generating, and billing.
+    return not stream_retry_used and error.kind != "timeout"
+
+
+def build_request(
+    http: httpx.AsyncClient,
+    config: ProviderConfig,
+    messages: Sequence[dict[str, Any]],
+    *,
+    tools: Sequence[dict[str, Any]] | None,
+    temperature: float | None,
+    max_tokens: int | None,
+) -> httpx.Request:
+    # extra_body first, so operator options (enable_thinking, top_k…) cannot switch streaming off.
+    body: dict[str, Any] = {
+        **config.extra_body,
+        "model": config.model,
+        "messages": list(messages),
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if temperature is not None:
+        body["temperature"] = temperature
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    if tools:
+        # DashScope defaults parallel_tool_calls to false, and wants n=1 with tools.
+        body.update(tools=list(tools), parallel_tool_calls=True, n=1)
+    if config.kind == "openrouter":
+        body["usage"] = {"include": True}
+    timeout = httpx.Timeout(
+        connect=config.connect_timeout, read=config.idle_timeout, write=config.idle_timeout,
+        pool=config.connect_timeout,
+    )  # fmt: skip
+    try:
+        return http.build_request(
+            "POST", config.base_url.rstrip("/") + "/chat/completions", headers=_headers(config),
+            content=json.dumps(body, ensure_ascii=False).encode(), timeout=timeout,
+        )  # fmt: skip
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        raise ProviderError("bad_request", message="接口地址无效，请检查设置。", detail=str(exc)) from None
+
+
+def _headers(config: ProviderConfig) -> dict[str, str]:
+    headers = {
+        "Authorization": f"Bearer {config.api_key.strip()}",
+        "Content-Type": "application/json",
+        "Accept": "text/event-stream",
+        # A compressing proxy may hold SSE back until its buffer fills.
+        "Accept-Encoding": "identity",
+    }
+    if config.kind == "openrouter":
+        if config.site_url:
+            headers["HTTP-Referer"] = config.site_url
+        if config.site_title:
+            # Header values must be ASCII; a Chinese title goes percent-encoded (safe=" " keeps ASCII readable).
+            title = urllib.parse.quote(config.site_title, safe=" !#$&'()*+,/:;=?@[]~")
+            headers["X-OpenRouter-Title"] = headers["X-Title"] = title
+    return headers
+
+
+class _Attempt:
+    """One HTTP exchange. `phase` tells the retry policy how far it got."""
+
+    def __init__(self, http: httpx.AsyncClient, request: httpx.Request, config: ProviderConfig, deadline: float):
+        self.http, self.request, self.config, self.deadline = http, request, config, deadline
+        self.loop = asyncio.get_running_loop()
+        self.started = self.loop.time()
+        self.phase = "connect"  # → "status" (non-2xx answer) or "stream" (2xx body)
+        self.content_seen = False
+        self.parser = ChunkParser()
+        self.decoder = SSEDecoder()
+        self.done_at: float | None = None
+
+    async def events(self) -> AsyncGenerator[Event, None]:
+        response = await self._send()
+        try:
+            await self._reject_non_stream(response)
+            self.phase = "stream"
+            async with aclosing(self._frames(response)) as frames:
+                async for sse in frames:
+                    for event in self.parser.feed(sse):
+                        self.content_seen |= isinstance(event, CONTENT)
+                        yield event
+                    if self.parser.done and self.done_at is None:
+                        self.done_at = self.loop.time()
+            if not self.parser.done:
+                raise ProviderError("interrupted", detail="stream ended without [DONE]")
+            for event in self.parser.finish():
+                yield event
+        finally:
+            # Also runs on aclose()/cancellation: an unread body would otherwise hold the connection.
+            await response.aclose()
+
+    async def _send(self) -> httpx.Response:
+        first_byte = min(self.started + self.config.first_byte_timeout, self.deadline)
+        try:
+            async with asyncio.timeout_at(first_byte):
+                return await self.http.send(self.request, stream=True)
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise ProviderError("timeout", detail=f"no response headers: {type(exc).__name__}") from None
+        except httpx.ConnectError as exc:
+            raise unreachable(f"connect failed: {exc}") from None
+        except httpx.LocalProtocolError as exc:
+            raise ProviderError("bad_request", detail=f"could not send request: {exc}") from None
+        except httpx.HTTPError as exc:
+            raise ProviderError("upstream", detail=f"no response: {type(exc).__name__}: {exc}") from None
+
+    async def _reject_non_stream(self, response: httpx.Response) -> None:
+        status = response.status_code
+        if status >= 400:
+            self.phase = "status"
+            raise error_from_response(status, response.headers, await self._small_body(response))
+        if status >= 300 or status == 204:
+            raise ProviderError("bad_request", message="接口地址有误，请检查设置。", status=status,
+                                detail=f"HTTP {status} from chat/completions")  # fmt: skip
+        if "json" in response.headers.get("content-type", ""):
+            # Some relays answer stream=true with a JSON error and status 200.
+            body = await self._small_body(response)
+            payload = parse_body(body) or {}
+            if payload.get("error") or payload.get("object") == "error":
+                self.phase = "status"
+                raise error_from_response(status, response.headers, body)
+            raise ProviderError("upstream", retryable=False, detail="expected an event stream, got JSON")
+
+    async def _small_body(self, response: httpx.Response) -> bytes:
+        body = bytearray()
+        try:
+            async with asyncio.timeout_at(min(self.deadline, self.loop.time() + min(self.config.idle_timeout, 10))):
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) >= ERROR_BODY_LIMIT:
+                        break
+        except (TimeoutError, httpx.HTTPError):
+            pass  # classify on what arrived, or on the status alone
+        return bytes(body)
+
+    async def _frames(self, response: httpx.Response) -> AsyncGenerator[SSEEvent, None]:
+        chunks = response.aiter_bytes()
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout_at(self._read_deadline()):
+                        chunk = await anext(chunks, None)
+                except (TimeoutError, httpx.HTTPError) as exc:
+                    if self.parser.done:
+                        return  # [DONE] was read; a slow or dirty close no longer matters
+                    raise self._read_error(exc) from None
+                if chunk is None:
+                    break
+                for sse in self.decoder.feed(chunk):
+                    yield sse
+            for sse in self.decoder.close():
+                yield sse
+        finally:
+            await chunks.aclose()
+
+    def _read_deadline(self) -> float:
+        if self.done_at is not None:
+            return min(self.deadline, self.done_at + DRAIN_AFTER_DONE)
+        if self.content_seen:
+            return self.deadline
+        return min(self.deadline, self.started + self.config.first_content_timeout)
+
+    def _read_error(self, exc: Exception) -> ProviderError:
+        if isinstance(exc, TimeoutError):
+            if self.loop.time() >= self.deadline:
+                return ProviderError("timeout", detail="overall deadline reached")
+            return ProviderError("timeout", detail="no content within first_content_timeout (comments only)")
+        if isinstance(exc, httpx.TimeoutException):
+            return ProviderError("timeout", detail="stream stalled longer than idle_timeout")
+        return ProviderError("interrupted", detail=f"connection lost mid-stream: {type(exc).__name__}: {exc}")
