@@ -1,3 +1,7 @@
-"""Websocket routes (the chat consumer arrives with the streaming-conversation work)."""
+from django.urls import path
 
-websocket_urlpatterns: list = []
+from chat.consumers import ChatConsumer
+
+websocket_urlpatterns = [
+    path("ws/chat/<int:conversation_id>/", ChatConsumer.as_asgi()),
+]

@@ -35,3 +35,15 @@ def branch_messages(conversation: Conversation, tree: Tree | None = None) -> lis
     path = tree.path_to(conversation.active_leaf_id)
     by_id = conversation.messages.in_bulk(path)
     return [by_id[pk] for pk in path]
+
+
+def conversations_with(user, persona) -> list[Conversation]:
+    """The user's conversations with one figure, newest first (archived ones included)."""
+    return list(Conversation.objects.for_user(user).filter(persona=persona).order_by("-updated_at", "-pk"))
+
+
+def latest_conversation_with(user, persona) -> Conversation | None:
+    return (
+        Conversation.objects.for_user(user).filter(persona=persona, archived=False)
+        .order_by("-updated_at", "-pk").first()
+    )

@@ -13,15 +13,21 @@ from personas.models import LifeStage, Persona, StylePreset
 
 
 class MessageRejected(ValueError):
-    """Bad input from the user; the message is fit to show."""
+    """Bad input from the user; the message is fit to show, the code is for the client."""
+
+    def __init__(self, message: str, code: str = "bad_request"):
+        super().__init__(message)
+        self.code = code
 
 
 def clean_user_text(text: str) -> str:
     text = (text or "").strip()
     if not text:
-        raise MessageRejected("请输入要说的话。")
+        raise MessageRejected("请输入要说的话。", "empty")
     if len(text) > settings.MAX_MESSAGE_CHARS:
-        raise MessageRejected(f"消息太长了（{len(text)} 字），请控制在 {settings.MAX_MESSAGE_CHARS} 字以内。")
+        raise MessageRejected(
+            f"消息太长了（{len(text)} 字），请控制在 {settings.MAX_MESSAGE_CHARS} 字以内。", "too_long"
+        )
     return text
 
 
@@ -48,9 +54,11 @@ def _move_leaf(conversation: Conversation, message: Message) -> None:
     conversation.save(update_fields=["active_leaf", "updated_at"])
 
 
-@transaction.atomic
 def message_add_user(*, conversation: Conversation, text: str, parent: Message | None = None) -> Message:
-    """Save the user's words before anything calls out; parent defaults to the shown leaf."""
+    """Save the user's words before anything calls out; parent defaults to the shown leaf.
+
+    Not atomic on purpose: two statements, and a message that exists but is not yet the leaf loses
+    nothing (the streaming path counts its queries)."""
     text = clean_user_text(text)
     parent_id = parent.pk if parent is not None else conversation.active_leaf_id
     message = Message.objects.create(conversation=conversation, parent_id=parent_id, role=Message.Role.USER, content=text)
@@ -72,7 +80,6 @@ def regenerate_parent(*, conversation: Conversation, reply: Message) -> Message:
     return reply.parent
 
 
-@transaction.atomic
 def reply_save(
     *, conversation: Conversation, parent: Message, content: str, status: str, error_kind: str = "",
     model: str = "", provider: str = "", prompt_tokens: int | None = None, completion_tokens: int | None = None,
@@ -95,3 +102,30 @@ def branch_switch(*, conversation: Conversation, message: Message) -> Message:
     leaf = conversation.messages.get(pk=leaf_id)
     _move_leaf(conversation, leaf)
     return leaf
+
+
+def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
+    conversation.title = title
+    conversation.save(update_fields=["title", "updated_at"])
+    return conversation
+
+
+def conversation_archive_toggle(*, conversation: Conversation) -> Conversation:
+    conversation.archived = not conversation.archived
+    conversation.save(update_fields=["archived", "updated_at"])
+    return conversation
+
+
+def conversation_settings_update(
+    *, conversation: Conversation, life_stage: LifeStage | None, style_preset: StylePreset | None
+) -> Conversation:
+    if life_stage is not None and life_stage.persona_id != conversation.persona_id:
+        raise MessageRejected("所选人生阶段不属于这位人物。")
+    conversation.life_stage = life_stage
+    conversation.style_preset = style_preset
+    conversation.save(update_fields=["life_stage", "style_preset", "updated_at"])
+    return conversation
+
+
+def conversation_delete(*, conversation: Conversation) -> None:
+    conversation.delete()

@@ -1,15 +1,182 @@
 from __future__ import annotations
 
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.services import credential_resolve
+from chat import exports, notify, selectors, services
+from chat.bubbles import render_bubble
+from chat.forms import ConversationSettingsForm, RenameForm
+from chat.models import Conversation
 from personas.models import Persona
+
+PAGE = "chat/page.html"
+
+
+def _bubbles(conversation: Conversation) -> list[str]:
+    tree = selectors.conversation_tree(conversation)
+    persona = conversation.persona
+    return [render_bubble(m, siblings=tree.siblings(m.pk), persona=persona)
+            for m in selectors.branch_messages(conversation, tree)]
+
+
+def _list_context(request: HttpRequest, conversation: Conversation) -> dict:
+    # `shown` only marks which entry the page is showing; it is never used to fetch anything.
+    shown = request.POST.get("shown", "")
+    conversations = selectors.conversations_with(request.user, conversation.persona)
+    return {
+        "conversation": conversation,
+        "active": [c for c in conversations if not c.archived],
+        "archived": [c for c in conversations if c.archived],
+        "shown_id": int(shown) if shown.isdigit() else conversation.pk,
+    }
+
+
+def _settings_form(conversation: Conversation, data=None) -> ConversationSettingsForm:
+    initial = {"life_stage": conversation.life_stage_id, "style_preset": conversation.style_preset_id}
+    return ConversationSettingsForm(data, persona=conversation.persona, initial=initial)
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def start(request: HttpRequest, slug: str) -> HttpResponse:
-    # Entry point from a figure's profile; the conversation page itself is built on top of this.
     persona = get_object_or_404(Persona.objects.published(), slug=slug)
-    return render(request, "chat/start.html", {"persona": persona, "credential": credential_resolve(request.user)})
+    form = ConversationSettingsForm(request.POST if request.method == "POST" else None, persona=persona)
+    if request.method == "GET":
+        # Opening a figure never creates anything: resume the newest conversation, or offer to start.
+        latest = selectors.latest_conversation_with(request.user, persona)
+        if latest is not None:
+            return redirect("chat:page", latest.pk)
+    elif form.is_valid():
+        conversation = services.conversation_start(owner=request.user, persona=persona, **form.cleaned_data)
+        return redirect("chat:page", conversation.pk)
+    context = {"persona": persona, "form": form, "credential": credential_resolve(request.user)}
+    return render(request, "chat/start.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_GET
+def page(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = selectors.get_conversation_for_user(request.user, pk)
+    context = {
+        **_list_context(request, conversation),
+        "bubbles": _bubbles(conversation),
+        "figures": Persona.objects.published(),
+        "settings_form": _settings_form(conversation),
+        "credential": credential_resolve(request.user),
+        "max_chars": settings.MAX_MESSAGE_CHARS,
+    }
+    return render(request, PAGE, context)
+
+
+@login_required
+@require_GET
+def message_list(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = selectors.get_conversation_for_user(request.user, pk)
+    return render(request, f"{PAGE}#message-list", {"conversation": conversation, "bubbles": _bubbles(conversation)})
+
+
+@login_required
+@require_POST
+def switch(request: HttpRequest, pk: int, message_id: int) -> HttpResponse:
+    conversation = selectors.get_conversation_for_user(request.user, pk)
+    message = selectors.get_message_in(conversation, message_id)
+    services.branch_switch(conversation=conversation, message=message)
+    notify.conversation_changed(conversation.pk)  # an open socket must answer from the new branch
+    if not request.htmx:
+        return redirect("chat:page", conversation.pk)
+    return render(request, f"{PAGE}#message-list", {"conversation": conversation, "bubbles": _bubbles(conversation)})
+
+
+def _conversation_list(request: HttpRequest, conversation: Conversation, status: int = 200, **extra) -> HttpResponse:
+    context = {**_list_context(request, conversation), **extra}
+    return render(request, f"{PAGE}#conversation-list", context, status=status)
+
+
+@login_required
+@require_POST
+def rename(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = selectors.get_conversation_for_user(request.user, pk)
+    form = RenameForm(request.POST)
+    if form.is_valid():
+        services.conversation_rename(conversation=conversation, title=form.cleaned_data["title"])
+    if not request.htmx:
+        for error in form.errors.get("title", []):
+            messages.error(request, error)
+        return redirect("chat:page", conversation.pk)
+    # Errors come back with 200: htmx 2 does not swap 4xx responses, and the message must show.
+    return _conversation_list(request, conversation, rename_form=form, rename_id=conversation.pk)
+
+
+@login_required
+@require_POST
+def archive(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = selectors.get_conversation_for_user(request.user, pk)
+    services.conversation_archive_toggle(conversation=conversation)
+    if not request.htmx:
+        messages.info(request, "已归档。" if conversation.archived else "已取消归档。")
+        return redirect("chat:page", conversation.pk)
+    return _conversation_list(request, conversation)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = selectors.get_conversation_for_user(request.user, pk)
+    if request.method == "GET" or request.POST.get("confirm") != "yes":
+        return render(request, "chat/confirm_delete.html", {"conversation": conversation})
+    title, persona = conversation.title or "未命名对话", conversation.persona
+    shown = request.POST.get("shown", "")
+    services.conversation_delete(conversation=conversation)
+    if request.htmx and shown.isdigit() and int(shown) != pk:
+        # Another entry of the list was deleted: the shown conversation stays, only the list changes.
+        return _conversation_list(request, selectors.get_conversation_for_user(request.user, int(shown)))
+    messages.success(request, f"已删除「{title}」。")
+    target = reverse("chat:start", args=[persona.slug])
+    return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
+
+
+@login_required
+@require_POST
+def update_settings(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = selectors.get_conversation_for_user(request.user, pk)
+    form = _settings_form(conversation, request.POST)
+    saved = form.is_valid()
+    if saved:
+        services.conversation_settings_update(conversation=conversation, **form.cleaned_data)
+        notify.conversation_changed(conversation.pk)
+    if not request.htmx:
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect("chat:page", conversation.pk)
+    context = {"conversation": conversation, "settings_form": form, "saved": saved}
+    return render(request, f"{PAGE}#conversation-settings", context)  # 200 either way, as for rename
+
+
+def _attachment(body: str, content_type: str, filename: str) -> HttpResponse:
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+@require_GET
+def export_markdown(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = selectors.get_conversation_for_user(request.user, pk)
+    body = exports.branch_markdown(conversation, selectors.branch_messages(conversation))
+    return _attachment(body, "text/markdown; charset=utf-8", exports.export_filename(conversation, "md"))
+
+
+@login_required
+@require_GET
+def export_jsonl(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = selectors.get_conversation_for_user(request.user, pk)
+    body = exports.branch_jsonl(selectors.branch_messages(conversation))
+    return _attachment(body, "application/x-ndjson; charset=utf-8", exports.export_filename(conversation, "jsonl"))

@@ -127,6 +127,7 @@ TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 
 # --- Conversation limits ---------------------------------------------------------------------
 MAX_MESSAGE_CHARS = env_int("MAX_MESSAGE_CHARS", 4000)
+SEND_LIMIT_PER_MINUTE = env_int("SEND_LIMIT_PER_MINUTE", 20)
 
 # --- Providers --------------------------------------------------------------------------------
 DASHSCOPE_REGIONS = {
@@ -134,6 +135,13 @@ DASHSCOPE_REGIONS = {
     "singapore": "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
 }
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+PROVIDER_CONNECT_TIMEOUT = float(env_int("PROVIDER_CONNECT_TIMEOUT", 5))
+PROVIDER_FIRST_BYTE_TIMEOUT = float(env_int("PROVIDER_FIRST_BYTE_TIMEOUT", 60))
+PROVIDER_FIRST_CONTENT_TIMEOUT = float(env_int("PROVIDER_FIRST_CONTENT_TIMEOUT", 120))
+PROVIDER_IDLE_TIMEOUT = float(env_int("PROVIDER_IDLE_TIMEOUT", 90))
+PROVIDER_TOTAL_TIMEOUT = float(env_int("PROVIDER_TOTAL_TIMEOUT", 600))
+PROMPT_TOKEN_BUDGET = env_int("PROMPT_TOKEN_BUDGET", 24000)
+REPLY_MAX_TOKENS = env_int("REPLY_MAX_TOKENS", 2048)
 KEYCHECK_TIMEOUT = float(env_int("KEYCHECK_TIMEOUT", 10))
 KEYCHECK_LIMIT_PER_10_MINUTES = env_int("KEYCHECK_LIMIT_PER_10_MINUTES", 20)
 # host:port pairs a *user's* base URL may use even though they resolve to private addresses.

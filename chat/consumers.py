@@ -1,0 +1,196 @@
+"""The chat websocket (protocol in docs/websocket.md). Thin: checks, then services and ReplyRun."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.core.cache import cache
+
+from chat import services
+from chat.bubbles import message_payload
+from chat.models import Conversation, Message
+from chat.notify import conversation_group
+from chat.selectors import branch_messages, conversation_tree
+from chat.streaming import ReplyRun
+from chat.tree import Tree
+from guyue import ratelimit
+
+logger = logging.getLogger(__name__)
+
+
+@database_sync_to_async
+def _load(user, conversation_id: int) -> tuple[Conversation, Tree, list[Message]] | None:
+    conversation = (
+        Conversation.objects.for_user(user).select_related("persona", "life_stage", "style_preset")
+        .filter(pk=conversation_id).first()
+    )
+    if conversation is None:
+        return None
+    tree = conversation_tree(conversation)
+    return conversation, tree, branch_messages(conversation, tree)
+
+
+class ChatConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        self.user = self.scope["user"]
+        self.conversation_id = int(self.scope["url_route"]["kwargs"]["conversation_id"])
+        loaded = await _load(self.user, self.conversation_id) if self.user.is_authenticated else None
+        if loaded is None:
+            await self.close()  # before accept(): the handshake is refused, nothing leaks
+            return
+        self.conversation, self.tree, self.branch = loaded
+        self.stale = False
+        self.send_frames = True
+        self.run: ReplyRun | None = None
+        self.task: asyncio.Task | None = None
+        await self.channel_layer.group_add(conversation_group(self.conversation_id), self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if getattr(self, "conversation", None) is None:
+            return
+        await self.channel_layer.group_discard(conversation_group(self.conversation_id), self.channel_name)
+        if self.task is not None and not self.task.done():
+            self.send_frames = False
+            self.run.stop()
+            await asyncio.wait([self.task], timeout=10)  # the partial reply is saved as stopped
+
+    async def conversation_changed(self, event: dict) -> None:
+        self.stale = True
+
+    # --- frames in -------------------------------------------------------------------------------
+    async def receive_json(self, content, **kwargs) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        handler = {"send": self._send, "regenerate": self._regenerate, "edit": self._edit, "stop": self._stop}.get(kind)
+        if handler is None:
+            await self._refuse("bad_request", "无法识别的请求。")
+            return
+        try:
+            await handler(content)
+        except services.MessageRejected as exc:
+            await self._refuse(exc.code, str(exc))
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        try:
+            await super().receive(text_data=text_data, bytes_data=bytes_data, **kwargs)
+        except ValueError:  # not JSON
+            await self._refuse("bad_request", "无法识别的请求。")
+
+    async def _stop(self, content: dict) -> None:
+        if self.run is not None:
+            self.run.stop()
+
+    async def _send(self, content: dict) -> None:
+        text = services.clean_user_text(str(content.get("text") or ""))
+        if not await self._admit():
+            return
+        await self._refresh(content.get("parent_id"))
+        parent = self.branch[-1] if self.branch else None
+        user_message = await database_sync_to_async(services.message_add_user)(
+            conversation=self.conversation, text=text, parent=parent
+        )
+        await self._start(user_message, branch=[*self.branch, user_message], announce=True)
+
+    async def _edit(self, content: dict) -> None:
+        text = services.clean_user_text(str(content.get("text") or ""))
+        original = await self._message(content.get("message_id"), Message.Role.USER)
+        if original is None or not await self._admit():
+            return
+        edited = await database_sync_to_async(services.message_edit)(
+            conversation=self.conversation, original=original, text=text
+        )
+        path = self.tree.path_to(original.parent_id)
+        await self._start(edited, branch=[*await self._messages(path), edited], announce=True)
+
+    async def _regenerate(self, content: dict) -> None:
+        reply = await self._message(content.get("message_id"), Message.Role.ASSISTANT)
+        if reply is None or reply.parent_id is None or not await self._admit():
+            return
+        path = self.tree.path_to(reply.parent_id)
+        branch = await self._messages(path)
+        await self._start(branch[-1], branch=branch, announce=False)
+
+    # --- helpers ---------------------------------------------------------------------------------
+    async def _admit(self) -> bool:
+        """One reply at a time per conversation (across tabs and processes), and a per-user pace."""
+        if self.task is not None and not self.task.done():
+            await self._refuse("busy", "上一条回答还在生成，请稍候或先停止它。")
+            return False
+        send_key = ratelimit.cache_key("send", str(self.user.pk))
+        if not await sync_to_async(ratelimit.hit)(send_key, limit=settings.SEND_LIMIT_PER_MINUTE, window=60):
+            await self._refuse("rate_limited", f"发送太频繁了：每分钟最多 {settings.SEND_LIMIT_PER_MINUTE} 条，请稍后再试。")
+            return False
+        if not await sync_to_async(cache.add)(self._lock_key, 1, int(settings.PROVIDER_TOTAL_TIMEOUT) + 60):
+            await self._refuse("busy", "这段对话正在另一个窗口中生成回答，请稍候。")
+            return False
+        return True
+
+    @property
+    def _lock_key(self) -> str:
+        return f"reply-lock:{self.conversation_id}"
+
+    async def _refresh(self, parent_id) -> None:
+        """Reload when HTTP changed the conversation, or when the page shows another leaf than ours."""
+        leaf_id = self.branch[-1].pk if self.branch else None
+        if self.stale or (parent_id is not None and parent_id != leaf_id):
+            self.conversation, self.tree, self.branch = await _load(self.user, self.conversation_id)
+            self.stale = False
+        if parent_id is not None and self.branch and parent_id != self.branch[-1].pk and parent_id in self.tree.parent:
+            self.branch = await self._messages(self.tree.path_to(parent_id))
+
+    async def _message(self, message_id, role: str) -> Message | None:
+        if self.stale:
+            await self._refresh(None)
+        if not isinstance(message_id, int) or message_id not in self.tree.parent:
+            await self._refuse("not_found", "找不到这条消息。")
+            return None
+        message = (await self._messages([message_id]))[0]
+        if message.role != role:
+            await self._refuse("bad_request", "这条消息不能这样操作。")
+            return None
+        return message
+
+    @database_sync_to_async
+    def _messages(self, ids: list[int]) -> list[Message]:
+        by_id = Message.objects.filter(conversation_id=self.conversation_id).in_bulk(ids)
+        return [by_id[pk] for pk in ids]
+
+    async def _start(self, parent: Message, *, branch: list[Message], announce: bool) -> None:
+        self._add_to_tree(parent)
+        if announce:  # a new user message: the page shows it before the reply starts
+            await self._emit({"type": "message", "message": await self._payload(parent)})
+        self.send_frames = True
+        self.run = ReplyRun(user=self.user, conversation=self.conversation, parent=parent, branch=branch, send=self._emit)
+        self.task = asyncio.create_task(self._reply(branch))
+
+    async def _reply(self, branch: list[Message]) -> None:
+        try:
+            reply = await self.run.run()
+            self._add_to_tree(reply)
+            self.branch = [*branch, reply]
+            await self._emit({"type": "reply_end", "message": await self._payload(reply)})
+        except Exception:
+            logger.exception("reply for conversation %s failed", self.conversation_id)
+        finally:
+            await sync_to_async(cache.delete)(self._lock_key)
+
+    def _add_to_tree(self, message: Message) -> None:
+        if message.pk not in self.tree.parent:
+            self.tree.parent[message.pk] = message.parent_id
+            self.tree.children[message.parent_id].append(message.pk)
+
+    async def _payload(self, message: Message) -> dict:
+        siblings = self.tree.siblings(message.pk)
+        return await sync_to_async(message_payload)(message, siblings=siblings, persona=self.conversation.persona)
+
+    async def _emit(self, frame: dict) -> None:
+        if getattr(self, "send_frames", True):
+            await self.send_json(frame)
+
+    async def _refuse(self, code: str, message: str) -> None:
+        await self._emit({"type": "error", "code": code, "message": message})

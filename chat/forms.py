@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from django import forms
+
+from personas.models import Persona, StylePreset
+
+
+class ConversationSettingsForm(forms.Form):
+    """Life stage and style preset: used to start a conversation and to change one."""
+
+    life_stage = forms.ModelChoiceField(
+        queryset=None, required=False, label="人生阶段", empty_label="不限（整个生平）",
+        error_messages={"invalid_choice": "所选人生阶段不属于这位人物。"},
+    )
+    style_preset = forms.ModelChoiceField(
+        queryset=StylePreset.objects.all(), required=False, label="语言风格", empty_label="人物本色",
+        error_messages={"invalid_choice": "所选语言风格不存在。"},
+    )
+
+    def __init__(self, *args, persona: Persona, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Scoped to the figure, so a stage of another figure is an invalid choice, not a lookup.
+        self.fields["life_stage"].queryset = persona.life_stages.all()
+
+
+class RenameForm(forms.Form):
+    title = forms.CharField(
+        label="标题", max_length=100, strip=True,
+        error_messages={"required": "标题不能为空。", "max_length": "标题不能超过 %(limit_value)d 个字（现有 %(show_value)d 个）。"},
+    )
