@@ -5,13 +5,25 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: run test setup test-setup browser check-migrations clean
+.PHONY: run test test-real-model setup test-setup browser check-migrations clean
 
 run: setup
 	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) guyue.asgi:application
 
 test: test-setup check-migrations
 	$(BIN)/python -m pytest
+
+# A real OpenAI-compatible server (llama.cpp + Gemma 3 270M) in its own venv; the build takes minutes.
+LLAMA_VENV := .venv-llama
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF -DGGML_AVX_VNNI=OFF
+
+$(LLAMA_VENV)/.installed: requirements-llama.txt
+	$(PYTHON) -m venv $(LLAMA_VENV)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(LLAMA_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-llama.txt
+	touch $@
+
+test-real-model: test-setup $(LLAMA_VENV)/.installed
+	LLAMA_PYTHON=$(abspath $(LLAMA_VENV))/bin/python $(BIN)/python -m pytest -m real_model tests/real_model
 
 # --- setup ---------------------------------------------------------------------------------------
 $(BIN)/python:
@@ -44,4 +56,4 @@ check-migrations: $(VENV)/.installed
 	$(MANAGE) makemigrations --check --dry-run
 
 clean:
-	rm -rf $(VENV) staticfiles
+	rm -rf $(VENV) $(LLAMA_VENV) staticfiles

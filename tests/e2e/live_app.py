@@ -26,7 +26,7 @@ def _free_port() -> int:
 
 
 class LiveApp:
-    def __init__(self, workdir: Path, upstream_url: str):
+    def __init__(self, workdir: Path, provider_base_url: str, **extra_env: str):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / "daphne.log"
@@ -40,10 +40,11 @@ class LiveApp:
             "STATIC_ROOT": str(workdir / "static"),
             "MEDIA_ROOT": str(workdir / "media"),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            # A site-wide key pointing at the scripted upstream, as envcredentials would create it.
+            # A site-wide key pointing at the test's model server, as envcredentials would create it.
             "OPENROUTER_API_KEY": "sk-or-e2e-0123456789abcdef",
-            "OPENROUTER_BASE_URL": f"{upstream_url}/api/v1",
+            "OPENROUTER_BASE_URL": provider_base_url,
         }
+        self.env.update(extra_env)
         self.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         self.process: subprocess.Popen | None = None
 

@@ -32,7 +32,7 @@ def _stream(text: str, gap: float):
 
 @pytest.fixture
 def app(tmp_path, upstream):
-    live = LiveApp(tmp_path, upstream.url).start()
+    live = LiveApp(tmp_path, upstream.url + "/api/v1").start()
     yield live
     live.stop()
 
