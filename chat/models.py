@@ -1,9 +1,16 @@
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 
 from personas.models import LifeStage, Persona, StylePreset
+
+
+def new_canary() -> str:
+    """A fresh per-conversation marker for the system part; seeing it in a reply means a leak."""
+    return "gy-" + secrets.token_hex(6)
 
 
 class ConversationQuerySet(models.QuerySet):
@@ -20,6 +27,16 @@ class Conversation(models.Model):
     archived = models.BooleanField("已归档", default=False)
     # The leaf of the branch being shown; regenerate/edit/switch only move this pointer.
     active_leaf = models.ForeignKey("Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    canary = models.CharField(max_length=32, default=new_canary, editable=False)
+    # The second figure of a two-figure scene; null for an ordinary conversation.
+    partner = models.ForeignKey(
+        Persona, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="同场人物"
+    )
+    # Rolling summary of older turns (chat/summary.py). It belongs to the branch that holds
+    # summary_through; on any other branch it is ignored until rebuilt.
+    summary = models.TextField("摘要", blank=True)
+    summary_through = models.ForeignKey("Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    summary_updated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -50,12 +67,18 @@ class Message(models.Model):
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
     role = models.CharField(max_length=10, choices=Role.choices)
     content = models.TextField(blank=True)
+    # Which figure spoke an assistant message in a scene; null means conversation.persona.
+    speaker = models.ForeignKey(Persona, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMPLETE)
     error_kind = models.CharField(max_length=20, blank=True)
     model = models.CharField(max_length=100, blank=True)
     provider = models.CharField(max_length=20, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # What the guard decided: a user message's category ("hijack"…), a reply's action
+    # ("refused", "replaced", "guided", "steered").
+    guard_category = models.CharField(max_length=20, blank=True)
+    guard_action = models.CharField(max_length=20, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

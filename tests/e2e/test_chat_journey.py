@@ -94,7 +94,7 @@ def test_talk_stream_stop_reload_regenerate_switch(app, upstream, page, shot):
     stopped.wait_for()
     kept = stopped.locator(".message-body").inner_text().strip()
     assert 0 < len(kept) < len(SLOW) and SLOW.startswith(kept)
-    assert upstream.requests[0].json()["messages"][-1]["content"].endswith("太白兄，月下独酌否？")
+    assert upstream.requests[0].json()["messages"][-1]["content"].endswith("太白兄，月下独酌否？\n</用户消息>")
     assert upstream.requests[0].client_closed  # stopping hung up on the model
 
     page.reload()
@@ -112,7 +112,7 @@ def test_talk_stream_stop_reload_regenerate_switch(app, upstream, page, shot):
     assert len(upstream.requests) == 2
     # The regenerated reply answers the same question; the stopped one is not in its history.
     history = upstream.requests[1].json()["messages"]
-    assert history[-1]["content"].endswith("太白兄，月下独酌否？") and kept not in str(history)
+    assert history[-1]["content"].endswith("太白兄，月下独酌否？\n</用户消息>") and kept not in str(history)
 
     page.locator("article.message-assistant").last.get_by_role("button", name="上一个版本").click()
     page.wait_for_selector("article.message-assistant .switch-position >> text=1/2")
