@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import ApiCredential, CredentialKind, CredentialRegion, CredentialStatus, User
@@ -79,15 +79,18 @@ def credential_delete(*, credential: ApiCredential) -> None:
 
 
 def credential_resolve(user: User | None) -> ApiCredential | None:
-    """The user's own valid credential, else the site-wide default, else None (no call is made)."""
-    if user is not None and user.is_authenticated:
-        own = ApiCredential.objects.filter(owner=user, status=CredentialStatus.VALID).first()
-        if own:
-            return own
-    site = ApiCredential.objects.filter(owner=None).filter(
-        Q(status=CredentialStatus.VALID) | Q(status=CredentialStatus.UNCHECKED)
+    """The user's own valid credential, else the site-wide default, else None (no call is made).
+
+    One query: every reply resolves its key, so the own-then-site fallback is an ORDER BY."""
+    site = Q(owner=None) & (Q(status=CredentialStatus.VALID) | Q(status=CredentialStatus.UNCHECKED))
+    if user is None or not user.is_authenticated:
+        return ApiCredential.objects.filter(site).order_by("-is_default", "-updated_at").first()
+    own = Q(owner=user, status=CredentialStatus.VALID)
+    return (
+        ApiCredential.objects.filter(own | site)
+        .order_by(F("owner").asc(nulls_last=True), "-is_default", "-updated_at")
+        .first()
     )
-    return site.order_by("-is_default", "-updated_at").first()
 
 
 _ENV_CREDENTIALS = {

@@ -53,3 +53,13 @@ def test_env_keys_create_and_update_the_site_credential(db):
     assert dashscope.status == CredentialStatus.UNCHECKED
     assert not site.get(kind="openrouter").is_default
     assert services.credential_resolve(None) == dashscope
+
+
+@pytest.mark.parametrize("own_status", [CredentialStatus.VALID, CredentialStatus.INVALID])
+def test_resolving_costs_one_query_whichever_key_wins(alice, django_assert_num_queries, own_status):
+    # Every reply resolves its key: the own-then-site fallback must not be a second round trip.
+    site = _cred(None, CredentialStatus.VALID, "site", is_default=True)
+    own = _cred(alice, own_status, "own")
+    with django_assert_num_queries(1):
+        resolved = services.credential_resolve(alice)
+    assert resolved == (own if own_status == CredentialStatus.VALID else site)
