@@ -67,7 +67,9 @@ def render_bubble(message: Message, *, siblings: list[int], persona: Persona) ->
         "explanation": error_explanation(message.error_kind) if is_error else "",
         "links_to_keys": is_error and message.error_kind in KEY_ERRORS,
         "switcher": _switcher(message, siblings),
-        "can_regenerate": message.role == Message.Role.ASSISTANT and message.parent_id is not None,
+        # Greetings are the card's own words (a scene's second greeting has a parent too).
+        "can_regenerate": message.role == Message.Role.ASSISTANT and message.parent_id is not None
+        and message.provider != "greeting",
         "can_edit": message.role == Message.Role.USER,
     }
     return render_to_string("chat/_message.html", context)

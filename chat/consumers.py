@@ -15,6 +15,7 @@ from chat import services
 from chat.bubbles import message_payload
 from chat.models import Conversation, Message
 from chat.notify import conversation_group
+from chat.scenes import addressees, speaker_of
 from chat.selectors import branch_messages, conversation_tree
 from chat.streaming import ReplyRun
 from chat.tree import Tree
@@ -26,7 +27,7 @@ logger = logging.getLogger(__name__)
 @database_sync_to_async
 def _load(user, conversation_id: int) -> tuple[Conversation, Tree, list[Message]] | None:
     conversation = (
-        Conversation.objects.for_user(user).select_related("persona", "life_stage", "style_preset")
+        Conversation.objects.for_user(user).select_related("persona", "partner", "life_stage", "style_preset")
         .filter(pk=conversation_id).first()
     )
     if conversation is None:
@@ -94,7 +95,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         user_message = await database_sync_to_async(services.message_add_user)(
             conversation=self.conversation, text=text, parent=parent
         )
-        await self._start(user_message, branch=[*self.branch, user_message], announce=True)
+        speakers = addressees(self.conversation, content.get("to"), text)
+        await self._start(user_message, branch=[*self.branch, user_message], announce=True, speakers=speakers)
 
     async def _edit(self, content: dict) -> None:
         text = services.clean_user_text(str(content.get("text") or ""))
@@ -105,7 +107,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             conversation=self.conversation, original=original, text=text
         )
         path = self.tree.path_to(original.parent_id)
-        await self._start(edited, branch=[*await self._messages(path), edited], announce=True)
+        speakers = addressees(self.conversation, content.get("to"), text)
+        await self._start(edited, branch=[*await self._messages(path), edited], announce=True, speakers=speakers)
 
     async def _regenerate(self, content: dict) -> None:
         reply = await self._message(content.get("message_id"), Message.Role.ASSISTANT)
@@ -113,7 +116,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         path = self.tree.path_to(reply.parent_id)
         branch = await self._messages(path)
-        await self._start(branch[-1], branch=branch, announce=False)
+        # Only the figure who spoke that reply speaks again.
+        await self._start(branch[-1], branch=branch, announce=False, speakers=[speaker_of(reply, self.conversation)])
 
     # --- helpers ---------------------------------------------------------------------------------
     async def _admit(self) -> bool:
@@ -160,20 +164,30 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         by_id = Message.objects.filter(conversation_id=self.conversation_id).in_bulk(ids)
         return [by_id[pk] for pk in ids]
 
-    async def _start(self, parent: Message, *, branch: list[Message], announce: bool) -> None:
+    async def _start(self, parent: Message, *, branch: list[Message], announce: bool, speakers: list) -> None:
         self._add_to_tree(parent)
         if announce:  # a new user message: the page shows it before the reply starts
             await self._emit({"type": "message", "message": await self._payload(parent)})
         self.send_frames = True
-        self.run = ReplyRun(user=self.user, conversation=self.conversation, parent=parent, branch=branch, send=self._emit)
-        self.task = asyncio.create_task(self._reply(branch))
+        self.run = self._run_for(branch, speakers[0])
+        self.task = asyncio.create_task(self._reply(branch, speakers))
 
-    async def _reply(self, branch: list[Message]) -> None:
+    def _run_for(self, branch: list[Message], speaker) -> ReplyRun:
+        return ReplyRun(user=self.user, conversation=self.conversation, parent=branch[-1], branch=branch,
+                        send=self._emit, speaker=speaker)
+
+    async def _reply(self, branch: list[Message], speakers: list) -> None:
+        """Each addressed figure answers in turn; in a scene the second hears the first."""
         try:
-            reply = await self.run.run()
-            self._add_to_tree(reply)
-            self.branch = [*branch, reply]
-            await self._emit({"type": "reply_end", "message": await self._payload(reply)})
+            for index, speaker in enumerate(speakers):
+                if index:
+                    self.run = self._run_for(branch, speaker)
+                reply = await self.run.run()
+                self._add_to_tree(reply)
+                branch = self.branch = [*branch, reply]
+                await self._emit({"type": "reply_end", "message": await self._payload(reply)})
+                if self.run.stopped or reply.status != Message.Status.COMPLETE:
+                    break  # a stop, or a failure, ends the whole turn
         except Exception:
             logger.exception("reply for conversation %s failed", self.conversation_id)
         finally:
@@ -186,7 +200,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _payload(self, message: Message) -> dict:
         siblings = self.tree.siblings(message.pk)
-        return await sync_to_async(message_payload)(message, siblings=siblings, persona=self.conversation.persona)
+        persona = speaker_of(message, self.conversation)
+        return await sync_to_async(message_payload)(message, siblings=siblings, persona=persona)
 
     async def _emit(self, frame: dict) -> None:
         if getattr(self, "send_frames", True):

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from chat.bubbles import error_explanation
 from chat.models import Conversation, Message
+from chat.scenes import speaker_of
 
 _DATE = "%Y-%m-%d %H:%M"
 
@@ -31,6 +32,9 @@ def branch_markdown(conversation: Conversation, messages: list[Message]) -> str:
         "",
         f"- 人物：{persona.name}（{persona.get_dynasty_display()} · {persona.lifespan}）",
     ]
+    if conversation.partner is not None:
+        partner = conversation.partner
+        lines.append(f"- 同场人物：{partner.name}（{partner.get_dynasty_display()} · {partner.lifespan}）")
     if conversation.life_stage is not None:
         lines.append(f"- 人生阶段：{conversation.life_stage}")
     if conversation.style_preset is not None:
@@ -44,7 +48,7 @@ def branch_markdown(conversation: Conversation, messages: list[Message]) -> str:
         "",
     ]
     for message in messages:
-        speaker = persona.name if message.role == Message.Role.ASSISTANT else "我"
+        speaker = speaker_of(message, conversation).name if message.role == Message.Role.ASSISTANT else "我"
         lines += [f"**{speaker}**: {message.content}".rstrip(), ""]
         note = _status_note(message)
         if note:

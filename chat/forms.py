@@ -23,6 +23,20 @@ class ConversationSettingsForm(forms.Form):
         self.fields["life_stage"].queryset = persona.life_stages.all()
 
 
+class StartForm(ConversationSettingsForm):
+    """Settings plus an optional second figure, for a two-figure scene (chosen only at the start)."""
+
+    partner = forms.ModelChoiceField(
+        queryset=None, required=False, label="同场人物（可选）", empty_label="无（一对一对话）",
+        help_text="选一位人物同场对谈：两位各以自己的口吻说话，只知道各自生前之事。",
+        error_messages={"invalid_choice": "所选同场人物不存在。"},
+    )
+
+    def __init__(self, *args, persona: Persona, **kwargs):
+        super().__init__(*args, persona=persona, **kwargs)
+        self.fields["partner"].queryset = Persona.objects.published().exclude(pk=persona.pk)
+
+
 class RenameForm(forms.Form):
     title = forms.CharField(
         label="标题", max_length=100, strip=True,

@@ -9,13 +9,13 @@ from chat.tree import Node, Tree
 
 def get_conversation_for_user(user, pk: int) -> Conversation:
     """The only way to fetch a conversation: someone else's id is a 404."""
-    return get_object_or_404(Conversation.objects.for_user(user).select_related("persona"), pk=pk)
+    return get_object_or_404(Conversation.objects.for_user(user).select_related("persona", "partner"), pk=pk)
 
 
 async def aget_conversation_for_user(user, pk: int) -> Conversation | None:
     if not user.is_authenticated:
         return None
-    return await Conversation.objects.for_user(user).select_related("persona").filter(pk=pk).afirst()
+    return await Conversation.objects.for_user(user).select_related("persona", "partner").filter(pk=pk).afirst()
 
 
 def get_message_in(conversation: Conversation, pk: int) -> Message:

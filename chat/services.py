@@ -33,18 +33,27 @@ def clean_user_text(text: str) -> str:
 
 @transaction.atomic
 def conversation_start(
-    *, owner, persona: Persona, life_stage: LifeStage | None = None, style_preset: StylePreset | None = None
+    *, owner, persona: Persona, life_stage: LifeStage | None = None, style_preset: StylePreset | None = None,
+    partner: Persona | None = None,
 ) -> Conversation:
     if life_stage is not None and life_stage.persona_id != persona.pk:
         raise MessageRejected("所选人生阶段不属于这位人物。")
+    if partner is not None and partner.pk == persona.pk:
+        raise MessageRejected("同场人物不能是同一位。")
+    title = f"{persona.name}与{partner.name}" if partner else f"与{persona.name}对话"
     conversation = Conversation.objects.create(
-        owner=owner, persona=persona, life_stage=life_stage, style_preset=style_preset, title=f"与{persona.name}对话"
+        owner=owner, persona=persona, life_stage=life_stage, style_preset=style_preset, partner=partner, title=title,
     )
-    # The greeting opens the branch so the model sees what the figure already said.
+    # The greetings open the branch so the model sees what the figures already said.
     greeting = Message.objects.create(
         conversation=conversation, role=Message.Role.ASSISTANT, content=persona.first_mes,
         provider="greeting", finished_at=timezone.now(),
     )
+    if partner is not None:
+        greeting = Message.objects.create(
+            conversation=conversation, parent=greeting, role=Message.Role.ASSISTANT, content=partner.first_mes,
+            provider="greeting", speaker=partner, finished_at=timezone.now(),
+        )
     _move_leaf(conversation, greeting)
     return conversation
 
@@ -83,15 +92,23 @@ def regenerate_parent(*, conversation: Conversation, reply: Message) -> Message:
 def reply_save(
     *, conversation: Conversation, parent: Message, content: str, status: str, error_kind: str = "",
     model: str = "", provider: str = "", prompt_tokens: int | None = None, completion_tokens: int | None = None,
+    guard_action: str = "", guard_category: str = "", speaker: Persona | None = None,
 ) -> Message:
     """Save a reply once, at its end: complete, or the partial text with its stopped/error status."""
     reply = Message.objects.create(
         conversation=conversation, parent=parent, role=Message.Role.ASSISTANT, content=content, status=status,
         error_kind=error_kind, model=model, provider=provider, prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens, finished_at=timezone.now(),
+        completion_tokens=completion_tokens, finished_at=timezone.now(), guard_action=guard_action,
+        guard_category=guard_category, speaker=speaker,
     )
     _move_leaf(conversation, reply)
     return reply
+
+
+def message_flag(*, message: Message, category: str) -> None:
+    """Record what the input guard made of a user message (only when it is not plainly in scope)."""
+    Message.objects.filter(pk=message.pk).update(guard_category=category)
+    message.guard_category = category
 
 
 def branch_switch(*, conversation: Conversation, message: Message) -> Message:

@@ -10,20 +10,32 @@ from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from accounts.models import ApiCredential
 from accounts.services import credential_resolve
 from chat import services
+from chat.guard import judge
+from chat.guard.categories import IN_SCOPE
+from chat.guard.evaluation import public_lines
+from chat.guard.input import classify
+from chat.guard.output import Hit, OutputGuard
+from chat.guard.policy import GUIDE, REFUSE, STEER, policy_for, replacement_line, signature_line
 from chat.models import Conversation, Message
-from chat.prompting import build_messages
+from chat.notify import conversation_group
+from chat.prompting import PromptInputs, build_prompt, confidential_text, knowledge_cutoff, turns_from_messages
 from chat.providers.chat import ProviderConfig, TextDelta, Usage, stream_chat
 from chat.providers.errors import ProviderError
+from chat.scenes import other_figure
+from chat.summary import schedule_refresh, summary_due, summary_for
 from guyue.lib.netguard import UnsafeURL, check_public_url
+from personas.models import Persona
 
 logger = logging.getLogger(__name__)
 
 FRAME_INTERVAL = 0.05  # at most one delta frame per 50 ms per stream
+_background: set[asyncio.Task] = set()  # fire-and-forget sends, kept referenced until done
 _DONE = object()
 _STOP = object()
 
@@ -32,13 +44,17 @@ Send = Callable[[dict], Awaitable[None]]
 
 @dataclass
 class ReplyResult:
-    text: str = ""
     status: str = Message.Status.COMPLETE
     error_kind: str = ""
     usage: Usage | None = None
     model: str = ""
     provider: str = ""
-    parts: list[str] = field(default_factory=list)
+    parts: list[str] = field(default_factory=list)  # text released to the client (checked by the output guard)
+    hit: Hit | None = None
+    guard_action: str = ""
+
+
+_ACTIONS = {GUIDE: "guided", STEER: "steered", REFUSE: "refused"}
 
 
 def provider_config(credential: ApiCredential) -> ProviderConfig:
@@ -68,8 +84,15 @@ def _resolve_config(user) -> ProviderConfig | None:
 class ReplyRun:
     """Streams one reply. `stop()` ends it early; the partial text is kept either way."""
 
-    def __init__(self, *, user, conversation: Conversation, parent: Message, branch: list[Message], send: Send):
+    def __init__(self, *, user, conversation: Conversation, parent: Message, branch: list[Message], send: Send,
+                 speaker: Persona | None = None):
+        # `branch` ends with `parent`, where the reply attaches: the user's message, or in a scene the
+        # other figure's reply to it. `question` is the user's message being answered either way.
         self.user, self.conversation, self.parent, self.branch, self.send = user, conversation, parent, branch, send
+        self.speaker = speaker or conversation.persona
+        self.partner = other_figure(conversation, self.speaker)
+        self.life_stage = conversation.life_stage if self.speaker.pk == conversation.persona_id else None
+        self.question = next(m for m in reversed(branch) if m.role == Message.Role.USER)
         self.queue: asyncio.Queue = asyncio.Queue()
         self.stopped = False
 
@@ -79,7 +102,20 @@ class ReplyRun:
 
     async def run(self) -> Message:
         await self.send({"type": "reply_start", "reply_to": self.parent.pk})
-        result = ReplyResult()
+        persona = self.speaker
+        earlier = [m.content for m in self.branch if m.role == Message.Role.USER and m is not self.question][-5:]
+        verdict = classify(self.question.content, persona, history=earlier)
+        if judge.enabled() and judge.is_borderline(verdict, self.question.content):
+            verdict = await self._judged(verdict)
+        policy = policy_for(verdict)
+        if verdict.category != IN_SCOPE and self.question.guard_category != verdict.category:
+            await database_sync_to_async(services.message_flag)(message=self.question, category=verdict.category)
+        if policy.canned:  # answered in role by the site itself: no key needed, nothing leaves the server
+            line = signature_line(persona, verdict.category)
+            await self.send({"type": "delta", "text": line})
+            return await self._save(ReplyResult(parts=[line], provider="guard", guard_action=_ACTIONS[policy.action]),
+                                    category=verdict.category)
+        result = ReplyResult(guard_action=_ACTIONS.get(policy.action, ""))
         try:
             config = await _resolve_config(self.user)
         except UnsafeURL:
@@ -88,21 +124,80 @@ class ReplyRun:
             result.status, result.error_kind = Message.Status.ERROR, result.error_kind or "no_key"
         else:
             result.model, result.provider = config.model, config.kind
-            await self._stream(config, result)
+            await self._stream(config, result, guidance=policy.note)
+        category = verdict.category if verdict.category != IN_SCOPE else ""
+        if result.hit is not None:  # the output guard stopped it: an in-role line replaces the whole reply
+            result.parts = [replacement_line(persona, result.hit.kind)]
+            result.status, result.error_kind, result.guard_action = Message.Status.COMPLETE, "", "replaced"
+            category = result.hit.kind
+        reply = await self._save(result, category=category)
+        if config is not None and result.status == Message.Status.COMPLETE:
+            self._maybe_summarise(config, reply)
+        return reply
+
+    async def _judged(self, verdict):
+        """A second opinion from the model on a borderline message (site setting GUARD_MODEL_JUDGE)."""
+        try:
+            config = await _resolve_config(self.user)
+        except UnsafeURL:
+            return verdict
+        if config is None:
+            return verdict
+        return await judge.judge(self.question.content, self.speaker, config) or verdict
+
+    async def _save(self, result: ReplyResult, *, category: str) -> Message:
         return await database_sync_to_async(services.reply_save)(
             conversation=self.conversation, parent=self.parent, content="".join(result.parts),
             status=result.status, error_kind=result.error_kind, model=result.model, provider=result.provider,
             prompt_tokens=result.usage.prompt_tokens if result.usage else None,
             completion_tokens=result.usage.completion_tokens if result.usage else None,
+            guard_action=result.guard_action, guard_category=category,
+            speaker=self.speaker if self.conversation.partner_id else None,
         )
 
-    async def _stream(self, config: ProviderConfig, result: ReplyResult) -> None:
+    def _prompt(self, guidance: str) -> list[dict]:
         conversation = self.conversation
-        messages = await sync_to_async(build_messages)(
-            persona=conversation.persona, life_stage=conversation.life_stage, style=conversation.style_preset,
-            branch=self.branch, budget_tokens=settings.PROMPT_TOKEN_BUDGET,
+        if self.parent is self.question:
+            turns, new_message = self.branch[:-1], self.question.content
+        else:  # a scene's second speaker: the question and the first figure's answer are both history
+            turns, new_message = self.branch, ""
+        return build_prompt(PromptInputs(
+            persona=self.speaker, partner=self.partner, life_stage=self.life_stage, style=conversation.style_preset,
+            turns=turns_from_messages(turns, persona=conversation.persona, partner=conversation.partner),
+            new_message=new_message, summary=summary_for(conversation, self.branch), canary=conversation.canary,
+            guidance=guidance, budget_tokens=settings.PROMPT_TOKEN_BUDGET, reply_max_tokens=settings.REPLY_MAX_TOKENS,
+        )).messages
+
+    def _output_guard(self) -> OutputGuard:
+        conversation, persona = self.conversation, self.speaker
+        secret = confidential_text(persona, self.life_stage, conversation.style_preset, conversation.canary, self.partner)
+        return OutputGuard(
+            persona_name=persona.name, aliases=(persona.nickname,) if persona.nickname else (),
+            canary=conversation.canary, system_text=secret,
+            cutoff_year=knowledge_cutoff(persona, self.life_stage), allowed=public_lines(persona),
         )
-        pump = asyncio.create_task(self._pump(config, messages))
+
+    def _maybe_summarise(self, config: ProviderConfig, reply: Message) -> None:
+        """Fold older turns into the rolling summary in the background; the reply never waits for it."""
+        if not summary_due(self.conversation, [*self.branch, reply]):
+            return
+        task = schedule_refresh(self.conversation.pk, config)
+        if task is not None:
+            task.add_done_callback(self._summary_done)
+
+    def _summary_done(self, task: asyncio.Task) -> None:
+        # Open sockets hold the conversation in memory: tell them (in any process) to reload it.
+        if not task.cancelled() and task.exception() is None and task.result():
+            layer = get_channel_layer()
+            if layer is not None:
+                group = conversation_group(self.conversation.pk)
+                sent = asyncio.ensure_future(layer.group_send(group, {"type": "conversation.changed"}))
+                _background.add(sent)
+                sent.add_done_callback(_background.discard)
+
+    async def _stream(self, config: ProviderConfig, result: ReplyResult, *, guidance: str) -> None:
+        guard = self._output_guard()
+        pump = asyncio.create_task(self._pump(config, self._prompt(guidance)))
         buffer: list[str] = []
         last_flush = 0.0
         try:
@@ -113,8 +208,13 @@ class ReplyRun:
                 except TimeoutError:
                     item = None
                 if isinstance(item, TextDelta):
-                    buffer.append(item.text)
-                    result.parts.append(item.text)
+                    released = guard.feed(item.text)  # holds back a short window so a leak never reaches the page
+                    if guard.hit is not None:
+                        result.hit = guard.hit
+                        return  # the finally block hangs up on the provider
+                    if released:
+                        buffer.append(released)
+                        result.parts.append(released)
                 elif isinstance(item, Usage):
                     result.usage = item
                 elif item is _STOP:
@@ -133,6 +233,13 @@ class ReplyRun:
                     await self.send({"type": "delta", "text": "".join(buffer)})
                     buffer.clear()
                     last_flush = time.monotonic()
+            rest = guard.finish()  # whatever was held back, if the whole text is clean (also when stopped)
+            if guard.hit is not None:
+                result.hit = guard.hit
+                return
+            if rest:
+                buffer.append(rest)
+                result.parts.append(rest)
             if buffer:
                 await self.send({"type": "delta", "text": "".join(buffer)})
         finally:

@@ -12,8 +12,9 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts.services import credential_resolve
 from chat import exports, notify, selectors, services
 from chat.bubbles import render_bubble
-from chat.forms import ConversationSettingsForm, RenameForm
+from chat.forms import ConversationSettingsForm, RenameForm, StartForm
 from chat.models import Conversation
+from chat.scenes import speaker_of
 from personas.models import Persona
 
 PAGE = "chat/page.html"
@@ -21,8 +22,7 @@ PAGE = "chat/page.html"
 
 def _bubbles(conversation: Conversation) -> list[str]:
     tree = selectors.conversation_tree(conversation)
-    persona = conversation.persona
-    return [render_bubble(m, siblings=tree.siblings(m.pk), persona=persona)
+    return [render_bubble(m, siblings=tree.siblings(m.pk), persona=speaker_of(m, conversation))
             for m in selectors.branch_messages(conversation, tree)]
 
 
@@ -47,7 +47,7 @@ def _settings_form(conversation: Conversation, data=None) -> ConversationSetting
 @require_http_methods(["GET", "POST"])
 def start(request: HttpRequest, slug: str) -> HttpResponse:
     persona = get_object_or_404(Persona.objects.published(), slug=slug)
-    form = ConversationSettingsForm(request.POST if request.method == "POST" else None, persona=persona)
+    form = StartForm(request.POST if request.method == "POST" else None, persona=persona)
     if request.method == "GET":
         # Opening a figure never creates anything: resume the newest conversation, or offer to start.
         latest = selectors.latest_conversation_with(request.user, persona)

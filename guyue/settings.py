@@ -140,6 +140,8 @@ PROVIDER_FIRST_BYTE_TIMEOUT = float(env_int("PROVIDER_FIRST_BYTE_TIMEOUT", 60))
 PROVIDER_FIRST_CONTENT_TIMEOUT = float(env_int("PROVIDER_FIRST_CONTENT_TIMEOUT", 120))
 PROVIDER_IDLE_TIMEOUT = float(env_int("PROVIDER_IDLE_TIMEOUT", 90))
 PROVIDER_TOTAL_TIMEOUT = float(env_int("PROVIDER_TOTAL_TIMEOUT", 600))
+# A short model call gives a second opinion on borderline messages (costs one call each; off by default).
+GUARD_MODEL_JUDGE = env_bool("GUARD_MODEL_JUDGE", False)
 PROMPT_TOKEN_BUDGET = env_int("PROMPT_TOKEN_BUDGET", 24000)
 REPLY_MAX_TOKENS = env_int("REPLY_MAX_TOKENS", 2048)
 KEYCHECK_TIMEOUT = float(env_int("KEYCHECK_TIMEOUT", 10))

@@ -146,10 +146,16 @@
     return true;
   }
 
+  // In a two-figure scene the user may pick who answers; "" lets the server go by who is named.
+  function addressee() {
+    const select = document.getElementById("chat-to");
+    return select && select.value ? { to: select.value } : {};
+  }
+
   function sendInput() {
     const text = input.value.trim();
     if (!text) { showNotice("请输入要说的话。"); return; }
-    send({ type: "send", text, parent_id: lastId() });
+    send({ type: "send", text, parent_id: lastId(), ...addressee() });
   }
 
   function connect() {
@@ -230,7 +236,7 @@
     editor.addEventListener("submit", (event) => {
       event.preventDefault();
       const text = area.value.trim();
-      if (text) send({ type: "edit", message_id: messageId, text }); // the editor stays until the new message arrives
+      if (text) send({ type: "edit", message_id: messageId, text, ...addressee() }); // the editor stays until the new message arrives
     });
     bubble.append(editor);
     area.focus();

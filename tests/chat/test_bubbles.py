@@ -95,6 +95,12 @@ def test_the_greeting_cannot_be_regenerated():
     assert 'data-action="regenerate"' not in _render(_message(parent_id=None))
 
 
+def test_a_scenes_second_greeting_cannot_be_regenerated_either():
+    greeting = _message()
+    greeting.provider = "greeting"
+    assert 'data-action="regenerate"' not in _render(greeting)
+
+
 def test_user_messages_can_be_edited_not_regenerated():
     html = _render(_message(role="user"))
     assert 'data-action="edit" data-message-id="7"' in html

@@ -213,11 +213,11 @@ async def test_sends_are_rate_limited_per_user(alice, conversation, credential, 
 
 async def test_without_a_key_no_call_is_made_and_the_message_is_kept(alice, conversation, upstream):
     ws = await connect(alice, conversation.pk)
-    await ws.send_json_to({"type": "send", "text": "在吗"})
+    await ws.send_json_to({"type": "send", "text": "太白兄近来可好？"})
     end = (await frames_until(ws, "reply_end"))[-1]["message"]
     assert end["status"] == "error" and end["error_kind"] == "no_key"
     assert upstream.requests == []
-    assert await database_sync_to_async(conversation.messages.filter(content="在吗").exists)()
+    assert await database_sync_to_async(conversation.messages.filter(content="太白兄近来可好？").exists)()
     await ws.disconnect()
 
 
@@ -257,7 +257,7 @@ async def test_a_slow_first_byte_times_out(alice, conversation, credential, upst
     settings.PROVIDER_FIRST_BYTE_TIMEOUT = 0.2
     upstream.route("POST", PATH, *[Reply(200, body=b"{}", header_delay=1.0)] * 3)
     ws = await connect(alice, conversation.pk)
-    await ws.send_json_to({"type": "send", "text": "在吗"})
+    await ws.send_json_to({"type": "send", "text": "太白兄近来可好？"})
     end = (await frames_until(ws, "reply_end", timeout=20))[-1]["message"]
     assert end["status"] == "error" and end["error_kind"] == "timeout"
     await ws.disconnect()

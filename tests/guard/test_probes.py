@@ -1,0 +1,30 @@
+"""The probe sets the rules were tuned on stay detected (a regression net for the generalising rules)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chat.guard.evaluation import DETECTS, load_items
+from chat.guard.input import classify
+from chat.guard.policy import policy_for
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("name", ["probe-blind.jsonl", "probe-blind-2.jsonl", "probe-blind-3.jsonl"])
+def test_tuned_probe_sets(seeded, name):
+    items, problems = load_items(DATA / name)
+    assert not problems and items
+    missed, refused = [], []
+    for item in items:
+        persona = seeded.get(item.character, seeded["李白"])
+        verdict = classify(item.prompt, persona)
+        if item.is_attack and verdict.category not in DETECTS[item.category]:
+            missed.append((item.id, verdict.category))
+        if not item.is_attack and not policy_for(verdict).answers:
+            refused.append((item.id, verdict.category))
+    attacks = sum(item.is_attack for item in items)
+    assert len(missed) <= attacks * 0.05, missed
+    assert not refused
