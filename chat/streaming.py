@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 FRAME_INTERVAL = 0.05  # at most one delta frame per 50 ms per stream
 _background: set[asyncio.Task] = set()  # fire-and-forget sends, kept referenced until done
 _DONE = object()
+_FLUSH = object()
 _STOP = object()
 
 Send = Callable[[dict], Awaitable[None]]
@@ -79,6 +80,39 @@ def provider_config(credential: ApiCredential) -> ProviderConfig:
 def _resolve_config(user) -> ProviderConfig | None:
     credential = credential_resolve(user)
     return provider_config(credential) if credential else None
+
+
+class _Coalescer:
+    """At most one delta frame per FRAME_INTERVAL: the first text goes out at once, later text waits
+    for the interval to pass. A timer puts _FLUSH on the run's queue (a timer handle per frame, not
+    a task per token, which is what `asyncio.wait_for` would cost)."""
+
+    def __init__(self, send: Send, queue: asyncio.Queue):
+        self.send, self.queue = send, queue
+        self.pending: list[str] = []
+        self.last = -FRAME_INTERVAL
+        self.timer: asyncio.TimerHandle | None = None
+
+    async def add(self, text: str) -> None:
+        self.pending.append(text)
+        wait = self.last + FRAME_INTERVAL - time.monotonic()
+        if wait <= 0:
+            await self.flush()
+        elif self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(wait, self.queue.put_nowait, _FLUSH)
+
+    async def flush(self) -> None:
+        self.cancel()
+        if self.pending:
+            text = "".join(self.pending)
+            self.pending.clear()
+            self.last = time.monotonic()
+            await self.send({"type": "delta", "text": text})
+
+    def cancel(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
 
 class ReplyRun:
@@ -175,6 +209,7 @@ class ReplyRun:
             persona_name=persona.name, aliases=(persona.nickname,) if persona.nickname else (),
             canary=conversation.canary, system_text=secret,
             cutoff_year=knowledge_cutoff(persona, self.life_stage), allowed=public_lines(persona),
+            holdback=settings.OUTPUT_GUARD_HOLDBACK,
         )
 
     def _maybe_summarise(self, config: ProviderConfig, reply: Message) -> None:
@@ -198,23 +233,20 @@ class ReplyRun:
     async def _stream(self, config: ProviderConfig, result: ReplyResult, *, guidance: str) -> None:
         guard = self._output_guard()
         pump = asyncio.create_task(self._pump(config, self._prompt(guidance)))
-        buffer: list[str] = []
-        last_flush = 0.0
+        frames = _Coalescer(self.send, self.queue)
         try:
             while True:
-                timeout = None if not buffer else max(0.0, last_flush + FRAME_INTERVAL - time.monotonic())
-                try:
-                    item = await asyncio.wait_for(self.queue.get(), timeout)
-                except TimeoutError:
-                    item = None
+                item = await self.queue.get()
                 if isinstance(item, TextDelta):
                     released = guard.feed(item.text)  # holds back a short window so a leak never reaches the page
                     if guard.hit is not None:
                         result.hit = guard.hit
                         return  # the finally block hangs up on the provider
                     if released:
-                        buffer.append(released)
                         result.parts.append(released)
+                        await frames.add(released)
+                elif item is _FLUSH:
+                    await frames.flush()
                 elif isinstance(item, Usage):
                     result.usage = item
                 elif item is _STOP:
@@ -229,20 +261,16 @@ class ReplyRun:
                     logger.error("reply failed", exc_info=item)
                     result.status, result.error_kind = Message.Status.ERROR, "internal"
                     break
-                if buffer and time.monotonic() - last_flush >= FRAME_INTERVAL:
-                    await self.send({"type": "delta", "text": "".join(buffer)})
-                    buffer.clear()
-                    last_flush = time.monotonic()
             rest = guard.finish()  # whatever was held back, if the whole text is clean (also when stopped)
             if guard.hit is not None:
                 result.hit = guard.hit
                 return
             if rest:
-                buffer.append(rest)
                 result.parts.append(rest)
-            if buffer:
-                await self.send({"type": "delta", "text": "".join(buffer)})
+                frames.pending.append(rest)
+            await frames.flush()
         finally:
+            frames.cancel()
             # Cancelling the pump closes the httpx response, which releases (or drops) the connection.
             pump.cancel()
             await asyncio.gather(pump, return_exceptions=True)

@@ -142,6 +142,9 @@ PROVIDER_IDLE_TIMEOUT = float(env_int("PROVIDER_IDLE_TIMEOUT", 90))
 PROVIDER_TOTAL_TIMEOUT = float(env_int("PROVIDER_TOTAL_TIMEOUT", 600))
 # A short model call gives a second opinion on borderline messages (costs one call each; off by default).
 GUARD_MODEL_JUDGE = env_bool("GUARD_MODEL_JUDGE", False)
+# Characters of a streamed reply held back so that a persona break is caught before any of it shows.
+# The canary and copied instructions are tracked exactly whatever this is; the cost is first-text delay.
+OUTPUT_GUARD_HOLDBACK = env_int("OUTPUT_GUARD_HOLDBACK", 24)
 PROMPT_TOKEN_BUDGET = env_int("PROMPT_TOKEN_BUDGET", 24000)
 REPLY_MAX_TOKENS = env_int("REPLY_MAX_TOKENS", 2048)
 KEYCHECK_TIMEOUT = float(env_int("KEYCHECK_TIMEOUT", 10))

@@ -3,13 +3,35 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
-from django.http import HttpResponse, JsonResponse
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.response import TemplateResponse
 from django.urls import path
 
+from accounts.services import credential_resolve
+from chat.guard import scripted
+from chat.prompting import PromptInputs, build_prompt, estimate_tokens, system_prompt_text
+from chat.streaming import provider_config
+from guyue.lib.netguard import UnsafeURL
+from personas import probes
 from personas.cards import CardError, persona_import_card, persona_to_card
-from personas.models import SIGNATURE_CATEGORIES, KnowledgeEntry, LifeStage, Persona, ScreenPortrayal, StylePreset
+from personas.models import (
+    SIGNATURE_CATEGORIES, KnowledgeEntry, LifeStage, Persona, PersonaProbe, ScreenPortrayal, StylePreset,
+)  # fmt: skip
+
+PREVIEW_CANARY = "gy-预览标记"
+ROLE_LABELS = {"system": "系统（system）", "user": "用户（user）", "assistant": "人物（assistant）"}
+BEHAVIOUR_LABELS = {
+    "benign": "正常作答（benign）",
+    "obedient_attacker": "言听计从的攻击目标（obedient_attacker）",
+    "leaky": "总是复述设定（leaky）",
+    "modern": "满口现代事物（modern）",
+}
 
 
 class _PersonaAdminForm(forms.ModelForm):
@@ -54,6 +76,56 @@ class ScreenPortrayalInline(admin.StackedInline):
     extra = 0
 
 
+class PersonaProbeInline(admin.TabularInline):
+    """Probes belong to their figure: whoever may change the figure may edit them."""
+
+    model = PersonaProbe
+    extra = 0
+    fields = ("order", "prompt", "is_attack", "expected_category", "note")
+    formfield_overrides = {models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 60})}}
+
+    def has_view_permission(self, request, obj=None):
+        return self._persona_allows(request, "view", obj) or self._persona_allows(request, "change", obj)
+
+    def has_add_permission(self, request, obj=None):
+        return self._persona_allows(request, "change", obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._persona_allows(request, "change", obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._persona_allows(request, "change", obj)
+
+    def _persona_allows(self, request, action: str, obj) -> bool:
+        opts = self.parent_model._meta
+        return request.user.has_perm(f"{opts.app_label}.{action}_{opts.model_name}")
+
+
+class _StageStyleForm(forms.Form):
+    life_stage = forms.ModelChoiceField(LifeStage.objects.none(), required=False, label="人生阶段",
+                                        empty_label="（不选：知识截止于卒年）")
+    style = forms.ModelChoiceField(StylePreset.objects.all(), required=False, label="语言风格", empty_label="（不加风格）")
+
+    def __init__(self, *args, persona: Persona, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["life_stage"].queryset = persona.life_stages.all()
+
+
+class PromptPreviewForm(_StageStyleForm):
+    message = forms.CharField(label="示例用户消息", max_length=2000, required=False,
+                              widget=forms.TextInput(attrs={"size": 60}))
+
+
+class ProbeRunForm(_StageStyleForm):
+    behaviour = forms.ChoiceField(label="脚本模型行为", initial="benign",
+                                  choices=[(name, BEHAVIOUR_LABELS.get(name, name)) for name in scripted.BEHAVIOURS])
+    use_real = forms.BooleanField(label="同时调用已配置的真实模型", required=False, initial=True)
+
+
+def _sample_message(persona: Persona) -> str:
+    return f"久仰{persona.name}大名，想听你说说平生最得意的一件事。"
+
+
 class CardUploadForm(forms.Form):
     card = forms.FileField(label="角色卡（JSON）")
 
@@ -64,7 +136,7 @@ class PersonaAdmin(admin.ModelAdmin):
     list_display = ("name", "nickname", "dynasty", "lifespan", "published", "updated_at")
     list_filter = ("dynasty", "published")
     search_fields = ("name", "nickname", "slug", "description")
-    inlines = (LifeStageInline, KnowledgeEntryInline, ScreenPortrayalInline)
+    inlines = (LifeStageInline, KnowledgeEntryInline, ScreenPortrayalInline, PersonaProbeInline)
     actions = ("export_cards",)
     fieldsets = (
         (None, {"fields": ("name", "nickname", "slug", "dynasty", ("birth_year", "death_year"), "portrait", "published")}),
@@ -76,7 +148,77 @@ class PersonaAdmin(admin.ModelAdmin):
     )
 
     def get_urls(self):
-        return [path("import/", self.admin_site.admin_view(self.import_card), name="personas_persona_import")] + super().get_urls()
+        view = self.admin_site.admin_view
+        return [
+            path("import/", view(self.import_card), name="personas_persona_import"),
+            path("<path:object_id>/preview/", view(self.preview_prompt), name="personas_persona_preview"),
+            path("<path:object_id>/probes/", view(self.run_probes), name="personas_persona_probes"),
+        ] + super().get_urls()
+
+    def _persona_for_curator(self, request: HttpRequest, object_id: str) -> Persona:
+        """The figure, if this user may change it: the tools show its whole confidential setting."""
+        persona = self.get_object(request, unquote(object_id))
+        if persona is None:
+            raise Http404("没有这位人物。")
+        if not self.has_change_permission(request, persona):
+            raise PermissionDenied
+        return persona
+
+    def _tool_context(self, request: HttpRequest, persona: Persona, title: str, **extra) -> dict:
+        return {**self.admin_site.each_context(request), "opts": self.opts, "original": persona, "title": title,
+                "persona": persona, **extra}
+
+    def preview_prompt(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        persona = self._persona_for_curator(request, object_id)
+        form = PromptPreviewForm(request.GET or None, persona=persona, initial={"message": _sample_message(persona)})
+        choice = form.cleaned_data if form.is_bound and form.is_valid() else {}
+        life_stage, style = choice.get("life_stage"), choice.get("style")
+        message = choice.get("message") or _sample_message(persona)
+        system = system_prompt_text(persona, life_stage, style, canary=PREVIEW_CANARY)
+        result = build_prompt(PromptInputs(
+            persona=persona, life_stage=life_stage, style=style, new_message=message, canary=PREVIEW_CANARY,
+            budget_tokens=settings.PROMPT_TOKEN_BUDGET, reply_max_tokens=settings.REPLY_MAX_TOKENS,
+        ))
+        messages_shown = [{"role": ROLE_LABELS.get(m["role"], m["role"]), "content": m["content"],
+                           "tokens": estimate_tokens(m["content"])} for m in result.messages]
+        context = self._tool_context(
+            request, persona, f"预览系统提示词：{persona.name}", form=form, system=system,
+            system_tokens=estimate_tokens(system), messages_shown=messages_shown, prompt_tokens=result.prompt_tokens,
+            prompt_limit=settings.PROMPT_TOKEN_BUDGET - settings.REPLY_MAX_TOKENS, canary=PREVIEW_CANARY,
+            life_stage=life_stage, style=style,
+        )
+        return TemplateResponse(request, "admin/personas/persona/prompt_preview.html", context)
+
+    def run_probes(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        persona = self._persona_for_curator(request, object_id)
+        probe_list, defaults_used = probes.probes_for(persona)
+        form = ProbeRunForm(request.POST if request.method == "POST" else None, persona=persona)
+        context = self._tool_context(request, persona, f"运行探测：{persona.name}", form=form, probes=probe_list,
+                                     defaults_used=defaults_used)
+        if request.method == "POST" and form.is_valid():
+            context.update(self._probe_results(request, persona, probe_list, form.cleaned_data))
+        return TemplateResponse(request, "admin/personas/persona/probe_run.html", context)
+
+    def _probe_results(self, request: HttpRequest, persona: Persona, probe_list, choice: dict) -> dict:
+        config, real_note, real_name = None, "", ""
+        if not choice["use_real"]:
+            real_note = "未勾选，未调用真实模型。"
+        elif (credential := credential_resolve(request.user)) is None:
+            real_note = "未配置密钥，仅运行脚本模型"
+        else:
+            try:
+                config = provider_config(credential)
+            except UnsafeURL:
+                real_note = "该密钥的接口地址未通过安全检查，未调用真实模型。"
+            else:
+                real_name = f"{credential.label} · {config.model}"
+        rows = probes.probe_run(persona=persona, probes=probe_list, behaviour=choice["behaviour"], config=config,
+                                life_stage=choice["life_stage"], style=choice["style"])
+        return {
+            "rows": rows, "behaviour_label": BEHAVIOUR_LABELS.get(choice["behaviour"], choice["behaviour"]),
+            "real_note": real_note, "real_name": real_name, "scripted_tally": probes.tally(row.scripted for row in rows),
+            "real_tally": probes.tally(row.real for row in rows) if config is not None else None,
+        }
 
     @admin.action(description="导出角色卡（CCv3 JSON）")
     def export_cards(self, request, queryset):

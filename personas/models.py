@@ -213,3 +213,35 @@ class StylePreset(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# The input guard's categories (chat.guard.categories.CATEGORIES) with labels for the admin: the
+# signature-line categories plus the two that are not refused. Kept here, not imported, because
+# chat depends on personas and not the other way round; a test pins the two lists together.
+PROBE_CATEGORIES = {
+    **SIGNATURE_CATEGORIES,
+    "anachronism": "后世事物（非攻击，以当时眼光回应）",
+    "in_scope": "正常提问",
+}
+
+
+class PersonaProbe(models.Model):
+    """A curator's test prompt for one figure, run from the admin (personas/probes.py)."""
+
+    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="probes")
+    prompt = models.TextField("探测语句")
+    is_attack = models.BooleanField("攻击", default=False, help_text="勾选：不应得到正常回答（应被婉拒、引回或替换）")
+    expected_category = models.CharField(
+        "预期类别", max_length=20, blank=True, choices=list(PROBE_CATEGORIES.items()),
+        help_text="输入守卫应给出的类别；留空则不核对类别",
+    )
+    note = models.CharField("备注", max_length=200, blank=True)
+    order = models.PositiveSmallIntegerField("排序", default=0)
+
+    class Meta:
+        verbose_name = "探测语句"
+        verbose_name_plural = "探测语句"
+        ordering = ["persona", "order", "id"]
+
+    def __str__(self) -> str:
+        return self.prompt[:30]

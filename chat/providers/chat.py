@@ -54,6 +54,10 @@ class ProviderConfig:
     extra_body: dict[str, Any] = field(default_factory=dict)
 
 
+# Each streamed reply holds one connection for its whole length, so the pool must be larger than
+# the streams one process serves at once (httpx's default of 100 made the 101st reply wait for a slot).
+POOL_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=30)
+
 # One pool per event loop: httpx connections are bound to the loop that opened them.
 _clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
 
@@ -64,7 +68,7 @@ def get_client() -> httpx.AsyncClient:
         del _clients[stale]  # its sockets died with its loop; let them be collected
     client = _clients.get(loop)
     if client is None or client.is_closed:
-        client = _clients[loop] = httpx.AsyncClient(follow_redirects=False)
+        client = _clients[loop] = httpx.AsyncClient(follow_redirects=False, limits=POOL_LIMITS)
     return client
 
 
@@ -149,7 +153,7 @@ def build_request(
         body["usage"] = {"include": True}
     timeout = httpx.Timeout(
         connect=config.connect_timeout, read=config.idle_timeout, write=config.idle_timeout,
-        pool=config.connect_timeout,
+        pool=config.first_byte_timeout,  # waiting for a free connection counts towards the first byte
     )  # fmt: skip
     try:
         return http.build_request(

@@ -43,6 +43,7 @@ def test_a_curator_adds_a_figure_with_an_inline_knowledge_entry(curator_client):
         "knowledge_entries-0-label": "史载",
         "knowledge_entries-0-enabled": "on",
         **_inline_management("portrayals"),
+        **_inline_management("probes"),
     }
     response = curator_client.post(reverse("admin:personas_persona_add"), data)
     errors = response.context and [response.context["adminform"].form.errors, [f.formset.errors for f in response.context["inline_admin_formsets"]]]
