@@ -258,7 +258,8 @@ def _sections(
     courtesy = f"（{persona.nickname}）" if persona.nickname else ""
     known = f"【所知】你只知道公元{cutoff}年以前的事；之后的事你一概不知，遇到时以你那个时代的眼光回应，可坦言不知。"
     if life_stage is not None:
-        known += f"你自己公元{cutoff}年以后的经历此时尚未发生，不要提起。"
+        known += (f"你自己公元{cutoff}年以后的经历此时尚未发生，不要提起；【生平】里若写到更晚的年份或“所知止于”某年，"
+                  f"以此处的公元{cutoff}年为准。")
     known += "后世的器物、词语与观念（如互联网、手机），按你那个时代的见识去理解，不用后世的知识解释。"
     card_prompt = _card(persona, persona.system_prompt)
     sections = [

@@ -148,6 +148,8 @@ def test_a_life_stage_moves_the_cutoff_and_replaces_the_late_scenario(li_bai):
     stage = li_bai.life_stages.get()  # 供奉翰林 742–744
     text = system_prompt_text(li_bai, stage, None, CANARY)
     assert "你只知道公元744年以前的事" in text and "供奉翰林" in text
+    # The biography may state the death-year cutoff; the stage's year must win over it.
+    assert "以此处的公元744年为准" in text
     assert "宝应元年，当涂江边" not in text
     assert "宝应元年，当涂江边" in system_prompt_text(li_bai, None, None, CANARY)
 
