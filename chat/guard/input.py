@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chat.guard import rules as r
+from chat.guard import structure as st
 from chat.guard.categories import (
     ANACHRONISM, CIRCLING, EMPTY, HIJACK, IN_SCOPE, INVENT_HISTORY, JAILBREAK, LEAK, OFF_ROLE, RENAME, ROLE_SWAP, SENSITIVE,
     UNSAFE,
@@ -29,6 +30,22 @@ if TYPE_CHECKING:
     from personas.models import Persona
 
 THRESHOLD = 0.68
+# The lexical rules plus the structural ones (chat/guard/structure.py).
+_ROLE_RULES = r.ROLE_RULES + st.ROLE_STRUCT
+_LEAK_RULES = r.LEAK_RULES + st.LEAK_STRUCT
+_HIJACK_RULES = r.HIJACK_RULES + st.HIJACK_STRUCT
+_TEMPLATE_RULES = r.JAILBREAK_TEMPLATE + tuple(x for x in st.JAILBREAK_STRUCT if x.label == "越狱模板")
+_KIN_RECIPE = tuple(x for x in st.JAILBREAK_STRUCT if x.label != "越狱模板") + (st.EN_KIN_RECIPE,)
+_FICTION_RULES = r.FICTION_RULES + st.FRAME_STRUCT
+_PRESENT_MEANS = frozenset({"结构:致死方法", "结构:割伤方法", "结构:致晕", "结构:毁人财物", "结构:隐私", "结构:致命部位",
+                            "结构:诬告"})
+_PAST_SENSITIVE = frozenset({"投放药物", "结构:投放", "结构:隐蔽毒物", "结构:诱拐"})
+_PAST_NARRATIVE = re.compile(fold_pattern(
+    r"是怎么|是如何|是怎样|古人|古代|当年|曾经|那时|历史上|加过|放过|下过|掺过|倒过|用过"
+))
+_FRAME_DETAIL = re.compile(fold_pattern(
+    r"步骤|详细|具体|每一步|方案|计划|流程|方法|办法|台词|怎么|如何|怎样|教|讲讲|说明|方式|价格|交易|how|step|walkmethrough|detail|explain|lines"
+))
 _LATIN_WORD = re.compile(r"[a-z]{2}")
 _CLAUSE_SPLIT = re.compile(r"[，。！？；：,.!?;:\n…]+")
 _HYPOTHETICAL = re.compile(fold_pattern(r"假如|假设|如果|要是|倘若|若"))
@@ -108,7 +125,7 @@ def classify(text: str, persona: Persona | None = None, history: Sequence[str] =
     if _jailbreak_template(msg, scores):
         _harm(msg, scores, role)
         return scores.verdict(UNSAFE if scores.score(UNSAFE) >= THRESHOLD else JAILBREAK)
-    for rule, match in msg.hits(r.HIJACK_RULES):
+    for rule, match in msg.hits(_HIJACK_RULES):
         scores.add(HIJACK, rule.weight, match.group())
         if rule.label in r.OVERRIDE_LABELS:
             scores.add("_override", rule.weight, match.group())
@@ -124,7 +141,7 @@ def classify(text: str, persona: Persona | None = None, history: Sequence[str] =
         if scores.score(category) >= THRESHOLD:
             return scores.verdict(category)
     _rename(msg, scores)
-    for category, rules in ((LEAK, r.LEAK_RULES), (RENAME, ()), (ROLE_SWAP, ()), (INVENT_HISTORY, r.INVENT_RULES),
+    for category, rules in ((LEAK, _LEAK_RULES), (RENAME, ()), (ROLE_SWAP, ()), (INVENT_HISTORY, r.INVENT_RULES),
                             (OFF_ROLE, r.OFF_ROLE_RULES), (SENSITIVE, r.SENSITIVE_RULES)):
         for rule, match in msg.hits(rules):
             scores.add(category, rule.weight, match.group())
@@ -144,7 +161,7 @@ def classify(text: str, persona: Persona | None = None, history: Sequence[str] =
 
 
 def _role_swap(msg: _Message, scores: _Scores) -> float:
-    for rule, match in msg.hits(r.ROLE_RULES):
+    for rule, match in msg.hits(_ROLE_RULES):
         if rule.label == "扮演他人" and r.ROLE_PLAY_VETO.search(msg.n.clauses):
             continue
         if not _role_target_ok(msg, rule, match):
@@ -161,13 +178,20 @@ def _role_target_ok(msg: _Message, rule: r.Rule, match: re.Match[str]) -> bool:
         return msg.names_in(match.group("self"))  # "别做李白了": stop being the figure
     target = match.groupdict().get("x") or ""
     after = _until_clause_end(match.string, match.end())
+    if rule.label.startswith("结构:"):
+        return _struct_role_ok(msg, rule, match, target)
     if msg.names_in(target) or msg.names_in(after if not target else ""):
         return False
+    if rule.label == "你当某角色" and target.startswith(fold_pattern("我的")) and _bare_relation(target):
+        return False  # "你当我的老师" asks the figure to teach, as itself
+    if rule.label == "你当某角色" and st.PERIOD_ROLE_END.search(target or after) and r.SELF_QUESTION.search(
+            match.string[match.end():]):
+        return False  # "你做一个地方官，最看重什么？"
     if rule.label in ("以他人身份", "站在他人立场") and r.ROLE_X_VETO.search(target):
         return False
     if rule.label == "假如你是" and (target.startswith(fold_pattern("我")) and not target.startswith(fold_pattern("我的"))):
         return False  # "如果你是我，你会怎么做？" asks for advice
-    if rule.label == "假如你是" and _PERIOD_ROLE.search(target):
+    if rule.label == "假如你是" and (_PERIOD_ROLE.search(target) or st.PERIOD_ROLE_END.search(_until_clause_end(target, 0))):
         return False  # "如果你是楚王…" is a question about the figure's own world; "假如你是一名医生" is not
     if rule.label == "你是某名人" and _HYPOTHETICAL.search(match.string[max(0, match.start() - 4):match.start()]):
         return False
@@ -184,6 +208,51 @@ def _role_target_ok(msg: _Message, rule: r.Rule, match: re.Match[str]) -> bool:
         if rule.label == "开场即指派身份" and msg.names_in(match.group()):
             return False  # "李白，你是一位……" addresses the figure by name
     return True
+
+
+def _struct_role_ok(msg: _Message, rule: r.Rule, match: re.Match[str], target: str) -> bool:
+    """Structural role assignments: not the figure's own name, not a narrated past ("你当年做…时")."""
+    if msg.names_in(target):
+        return False
+    text = match.string
+    start = max(text.rfind(ch, 0, match.start()) for ch in "，。！？；,.!?;\n") + 1
+    prefix = text[start:match.start()]
+    if _PAST_CUE.search(prefix[-8:]):
+        return False
+    if (period := st.PERIOD_ROLE_END.search(target)) and not _modern(target[:period.start()]):
+        return False  # an old-world title: a question about the figure's own world
+    if rule.label in _RELATION_LABELS and _bare_relation(target) and (
+            rule.label != "结构:你是我的" or not _TIME_CUE.search(text)):
+        return False  # "你当我的老师", "你是我的精神导师": the figure stays itself
+    if rule.label == "结构:指派角色":
+        mine = fold_pattern("我") in match.group()
+        if not mine and not st.REQUEST_CUE.search(prefix):
+            return False  # "做一个好学生最重要的是什么" is not addressed to the figure
+    return not _SELF_ABOUT.search(text[match.end():match.end() + 10])
+
+
+_PAST_CUE = st._PAST_CUE
+_RELATION_LABELS = frozenset({"结构:指派角色", "结构:你是我的"})
+_TIME_CUE = re.compile(fold_pattern(r"以后|今后|从此|现在|今天|今晚|从现在|接下来|暂时"))
+
+
+def _bare_relation(target: str) -> bool:
+    """A teacher/friend relation, unqualified or qualified by something of the figure's own world."""
+    target = target.removeprefix(fold_pattern("我的"))
+    for relation in st.BARE_RELATIONS:
+        if target.endswith(relation):
+            return not _modern(target[: -len(relation)])
+    return False
+
+
+def _modern(qualifier: str) -> bool:
+    """"英语", "恋爱", "excel": a qualifier that makes a teacher or a 军师 a modern role."""
+    return bool(st.MODERN_QUALIFIER.search(qualifier) or _LATIN.search(qualifier) or later_terms(qualifier, None))
+
+
+_LATIN = re.compile(r"[a-z]")
+# "你做一名老师是什么感觉" asks about the figure; "…吗/好吗" asks for a change and is not vetoed.
+_SELF_ABOUT = re.compile("^" + fold_pattern(r"\w{0,4}(?:是什么感觉|什么感觉|的感受|最大的|是怎样|怎么样|如何|时候|的时候|那年|多年|几年)"))
 
 
 def _until_clause_end(text: str, start: int) -> str:
@@ -204,7 +273,7 @@ def _rename(msg: _Message, scores: _Scores) -> None:
 
 def _jailbreak_template(msg: _Message, scores: _Scores) -> bool:
     template = False
-    for rule, match in msg.hits(r.JAILBREAK_TEMPLATE):
+    for rule, match in msg.hits(_TEMPLATE_RULES):
         scores.add(JAILBREAK, rule.weight, match.group())
         template = True
     return template
@@ -213,7 +282,7 @@ def _jailbreak_template(msg: _Message, scores: _Scores) -> bool:
 def _fiction(msg: _Message, scores: _Scores) -> float:
     if "_fiction" not in scores.miss:
         scores.miss["_fiction"] = 1.0
-        for rule, match in msg.hits(r.FICTION_RULES):
+        for rule, match in msg.hits(_FICTION_RULES):
             scores.add("_fiction", rule.weight, match.group())
     return scores.score("_fiction")
 
@@ -222,7 +291,21 @@ def _jailbreak(msg: _Message, scores: _Scores, role: float) -> None:
     framed = role >= 0.8 or _fiction(msg, scores) > 0
     for rule, match in msg.hits(r.JAILBREAK_DISCLAIMER):
         scores.add(JAILBREAK, 0.9 if framed else rule.weight, match.group())
-    trait = r.HARMFUL_TRAITS.search(msg.n) or next((m for rule in r.INTENT_RULES if (m := rule.search(msg.n))), None)
+    fiction = _fiction(msg, scores)
+    act = st.FRAMED_ACTS.search(msg.n.compact)
+    for rule, match in msg.hits(_KIN_RECIPE):
+        if rule.form == "spaced" and not msg.latin:
+            continue
+        if role >= 0.8 or act:
+            scores.add(JAILBREAK, rule.weight, match.group())
+    if fiction and act and _FRAME_DETAIL.search(msg.n.compact):
+        scores.add(JAILBREAK, 0.85, "框架中的有害请求：" + act.group())
+    trait = (r.HARMFUL_TRAITS.search(msg.n) or next((m for rule in r.INTENT_RULES if (m := rule.search(msg.n))), None)
+             or (st.EN_TRAITS.search(msg.n) if msg.latin else None))
+    if msg.latin and (match := st.EN_FRAME.search(msg.n)):
+        scores.add(JAILBREAK, 0.9 if act or framed else 0.6, match.group())
+    if role >= 0.8 and act and _FRAME_DETAIL.search(msg.n.compact) and r.HARM_ACTS_RE.search(msg.n.compact):
+        scores.add(JAILBREAK, 0.85, "角色中的有害请求：" + act.group())
     if trait and role >= 0.8:
         scores.add(JAILBREAK, 0.9, "有害人设：" + trait.group())
     elif trait and scores.score("_fiction"):
@@ -232,8 +315,24 @@ def _jailbreak(msg: _Message, scores: _Scores, role: float) -> None:
 def _harm(msg: _Message, scores: _Scores, role: float) -> None:
     fired = False
     for rule, match in msg.hits(r.HARM_RULES):
+        if rule.label in _PAST_SENSITIVE and _PAST_NARRATIVE.search(msg.n.compact):
+            continue  # "古人是怎么在酒里下毒的？"
         scores.add(UNSAFE, rule.weight, match.group())
         fired = True
+    vetoed = None
+    for rule in st.UNSAFE_STRUCT:
+        if rule.label.endswith("(en)") and not msg.latin:
+            continue
+        if rule.label in _PAST_SENSITIVE and _PAST_NARRATIVE.search(msg.n.compact):
+            continue
+        if rule.label in _PRESENT_MEANS:
+            vetoed = vetoed if vetoed is not None else r.MEANS_VETO_RE.sub("·", msg.n.compact)
+            match = rule.regex.search(vetoed)
+        else:
+            match = rule.search(msg.n)
+        if match:
+            scores.add(UNSAFE, rule.weight, match.group() or rule.label)
+            fired = True
     for rule in (r.INTENT, r.SELF_VIOLENCE, *r.INTENT_RULES):
         if match := rule.search(msg.n):
             scores.add(UNSAFE, rule.weight, match.group())
