@@ -8,6 +8,8 @@ from encrypted_model_fields.fields import EncryptedCharField
 
 class User(AbstractUser):
     display_name = models.CharField("昵称", max_length=40, blank=True)
+    # Off: no automatic memory extraction call is ever made for this user.
+    memory_auto = models.BooleanField("自动记住对话中的要点", default=True)
 
     class Meta:
         verbose_name = "用户"

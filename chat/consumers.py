@@ -15,9 +15,11 @@ from chat import services
 from chat.bubbles import message_payload
 from chat.models import Conversation, Message
 from chat.notify import conversation_group
+from chat.recall.extract import extraction_due, schedule_extraction
+from chat.recall.memories import remember_from_message
 from chat.scenes import addressees, speaker_of
 from chat.selectors import branch_messages, conversation_tree
-from chat.streaming import ReplyRun
+from chat.streaming import ReplyRun, resolve_config
 from chat.tree import Tree
 from guyue import ratelimit
 
@@ -60,6 +62,18 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             self.send_frames = False
             self.run.stop()
             await asyncio.wait([self.task], timeout=10)  # the partial reply is saved as stopped
+        await self._extract_on_leave()
+
+    async def _extract_on_leave(self) -> None:
+        """Leaving a conversation with new things said is when its memories are picked out."""
+        if not extraction_due(self.conversation, self.branch, enabled=self.user.memory_auto, leaving=True):
+            return
+        try:
+            config = await resolve_config(self.user)
+        except Exception:  # noqa: BLE001 - no key or an unsafe URL: nothing to extract with
+            return
+        if config is not None:
+            schedule_extraction(self.conversation_id, config)
 
     async def conversation_changed(self, event: dict) -> None:
         self.stale = True
@@ -95,6 +109,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         user_message = await database_sync_to_async(services.message_add_user)(
             conversation=self.conversation, text=text, parent=parent
         )
+        memory = await database_sync_to_async(remember_from_message)(
+            owner=self.user, conversation=self.conversation, message=user_message
+        )
+        if memory is not None:
+            await self._emit({"type": "memory_saved", "memory_id": memory.pk, "content": memory.content})
         speakers = addressees(self.conversation, content.get("to"), text)
         await self._start(user_message, branch=[*self.branch, user_message], announce=True, speakers=speakers)
 

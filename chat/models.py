@@ -37,6 +37,8 @@ class Conversation(models.Model):
     summary = models.TextField("摘要", blank=True)
     summary_through = models.ForeignKey("Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     summary_updated_at = models.DateTimeField(null=True, blank=True)
+    # The last message the automatic memory extraction has read (chat/recall/extract.py).
+    memory_through = models.ForeignKey("Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -90,3 +92,64 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:30]}"
+
+
+class OwnedQuerySet(models.QuerySet):
+    def for_user(self, user):
+        return self.filter(owner=user)
+
+
+class FigurePreference(models.Model):
+    """How one user wants one figure to talk to them; shapes every later reply (prompt builder)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="figure_preferences")
+    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="+")
+    personality = models.CharField("个性倾向", max_length=200, blank=True)
+    knowledge = models.CharField("知识偏好", max_length=200, blank=True)
+    language_style = models.CharField("语言风格", max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "人物偏好"
+        verbose_name_plural = "人物偏好"
+        constraints = [models.UniqueConstraint(fields=["owner", "persona"], name="one_preference_per_figure")]
+
+    def __str__(self) -> str:
+        return f"{self.owner_id}×{self.persona_id}"
+
+
+class Memory(models.Model):
+    """A fact a figure keeps about its user. `persona` null: the profile every figure shares."""
+
+    class Origin(models.TextChoices):
+        ASKED = "asked", "用户要求"  # "记住……" in a message
+        ACTION = "action", "记住这句"
+        TOOL = "tool", "记忆工具"
+        AUTO = "auto", "自动提取"
+        MANUAL = "manual", "手动添加"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memories")
+    persona = models.ForeignKey(Persona, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    content = models.CharField("内容", max_length=300)
+    pinned = models.BooleanField("置顶", default=False)
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.MANUAL)
+    # Where it came from; the conversation link survives the message being deleted on its own.
+    source_message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    source_conversation = models.ForeignKey(
+        Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="memories"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "记忆"
+        verbose_name_plural = "记忆"
+        ordering = ["-pinned", "-updated_at", "-pk"]
+        indexes = [models.Index(fields=["owner", "persona", "pinned"])]
+
+    def __str__(self) -> str:
+        return self.content[:30]

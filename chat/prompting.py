@@ -5,7 +5,7 @@
     system   the figure (identity, era, stage, cutoff, voice, values, in-role answers, rules,
              canary): byte-identical for one persona/stage/style/canary/partner, so provider
              prefix caching works
-    system   the user's preferences, the rolling summary, recalled memories, retrieved
+    system   the user's preferences, the rolling summary, recalled memories, earlier exchanges, retrieved
              knowledge: each a quoted DATA block, never instructions
     system   【提示】 the input guard's guidance note, when there is one
     …        recent turns that fit, oldest first (user text delimited and defused)
@@ -335,6 +335,7 @@ class PromptInputs:
     style: StylePreset | None = None
     knowledge: Sequence[Snippet] = ()  # most relevant first: dropped from the end
     memories: Sequence[str] = ()  # pinned first: dropped from the end
+    exchanges: Sequence[str] = ()  # earlier conversations with this figure, most relevant first
     summary: str = ""
     turns: Sequence[Turn] = ()  # oldest first, without the new message
     new_message: str = ""
@@ -352,6 +353,7 @@ class PromptResult:
     dropped_turns: int
     dropped_knowledge: int = 0
     dropped_memories: int = 0
+    dropped_exchanges: int = 0
     truncated_message: bool = False
 
 
@@ -383,6 +385,13 @@ def _memories_block(memories: Sequence[str]) -> dict[str, str] | None:
         return None
     items = "\n".join(f"- {_quoted(memory)}" for memory in memories)
     return _system(f"{DATA_NOTICE}\n你记得关于这位用户的事：\n{items}")
+
+
+def _exchanges_block(exchanges: Sequence[str]) -> dict[str, str] | None:
+    if not exchanges:
+        return None
+    items = "\n".join(f"- {_quoted(exchange)}" for exchange in exchanges)
+    return _system(f"{DATA_NOTICE}\n你与这位用户从前谈过的话（可自然地提起，勿照搬）：\n{items}")
 
 
 def _knowledge_block(snippets: Sequence[Snippet]) -> dict[str, str] | None:
@@ -456,11 +465,13 @@ def build_prompt(inputs: PromptInputs) -> PromptResult:
             shortened = _truncate_middle(neutralise(inputs.new_message), limit - fixed)
             new, truncated = {"role": "user", "content": f"{USER_OPEN}\n{shortened}\n{USER_CLOSE}"}, True
 
-    # Drop order: oldest turns, then knowledge, then memories. Filling the room in the reverse
-    # order (memories, knowledge, newest turns) keeps exactly what that order would keep.
+    # Drop order: oldest turns, then knowledge, then earlier exchanges, then memories. Filling the
+    # room in the reverse order keeps exactly what that order would keep.
     room = limit - fixed - _cost(new)
     memories, kept_memories = _fit(inputs.memories, _memories_block, room)
     room -= _cost(memories)
+    exchanges, kept_exchanges = _fit(inputs.exchanges, _exchanges_block, room)
+    room -= _cost(exchanges)
     knowledge, kept_knowledge = _fit(inputs.knowledge, _knowledge_block, room)
     room -= _cost(knowledge)
 
@@ -474,12 +485,12 @@ def build_prompt(inputs: PromptInputs) -> PromptResult:
         room -= _cost(message)
     turns.reverse()
 
-    head = [system, preferences, summary, memories, knowledge, guidance]
+    head = [system, preferences, summary, memories, exchanges, knowledge, guidance]
     messages = [m for m in head if m] + turns + [m for m in (new, post) if m]
     return PromptResult(
         messages=messages, prompt_tokens=messages_tokens(messages), dropped_turns=len(candidates) - len(turns),
         dropped_knowledge=len(inputs.knowledge) - kept_knowledge, dropped_memories=len(inputs.memories) - kept_memories,
-        truncated_message=truncated,
+        dropped_exchanges=len(inputs.exchanges) - kept_exchanges, truncated_message=truncated,
     )
 
 

@@ -8,6 +8,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat.models import Conversation, Message
+from chat.recall import index
+from chat.recall.recall import index_user_message
 from chat.selectors import conversation_tree
 from personas.models import LifeStage, Persona, StylePreset
 
@@ -72,6 +74,7 @@ def message_add_user(*, conversation: Conversation, text: str, parent: Message |
     parent_id = parent.pk if parent is not None else conversation.active_leaf_id
     message = Message.objects.create(conversation=conversation, parent_id=parent_id, role=Message.Role.USER, content=text)
     _move_leaf(conversation, message)
+    index_user_message(message, conversation)
     return message
 
 
@@ -144,5 +147,12 @@ def conversation_settings_update(
     return conversation
 
 
-def conversation_delete(*, conversation: Conversation) -> None:
+@transaction.atomic
+def conversation_delete(*, conversation: Conversation, with_memories: bool = False) -> None:
+    """Delete a conversation; its messages leave the search index, and with `with_memories` so do
+    the memories drawn from it (otherwise they stay, unlinked)."""
+    if with_memories:
+        from chat.recall.memories import memories_delete  # it imports this module
+        memories_delete(memories=conversation.memories.filter(owner=conversation.owner_id))
+    index.remove(index.MESSAGE, list(conversation.messages.filter(role=Message.Role.USER).values_list("pk", flat=True)))
     conversation.delete()

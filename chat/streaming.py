@@ -27,6 +27,9 @@ from chat.notify import conversation_group
 from chat.prompting import PromptInputs, build_prompt, confidential_text, knowledge_cutoff, turns_from_messages
 from chat.providers.chat import ProviderConfig, TextDelta, Usage, stream_chat
 from chat.providers.errors import ProviderError
+from chat.recall.extract import extraction_due, schedule_extraction
+from chat.recall.memories import preference_for, preference_text
+from chat.recall.recall import Recalled, recall_for
 from chat.scenes import other_figure
 from chat.summary import schedule_refresh, summary_due, summary_for
 from guyue.lib.netguard import UnsafeURL, check_public_url
@@ -77,7 +80,7 @@ def provider_config(credential: ApiCredential) -> ProviderConfig:
 
 
 @database_sync_to_async
-def _resolve_config(user) -> ProviderConfig | None:
+def resolve_config(user) -> ProviderConfig | None:
     credential = credential_resolve(user)
     return provider_config(credential) if credential else None
 
@@ -129,6 +132,7 @@ class ReplyRun:
         self.question = next(m for m in reversed(branch) if m.role == Message.Role.USER)
         self.queue: asyncio.Queue = asyncio.Queue()
         self.stopped = False
+        self.recalled, self.preferences = Recalled(), ""
 
     def stop(self) -> None:
         self.stopped = True
@@ -151,13 +155,14 @@ class ReplyRun:
                                     category=verdict.category)
         result = ReplyResult(guard_action=_ACTIONS.get(policy.action, ""))
         try:
-            config = await _resolve_config(self.user)
+            config = await resolve_config(self.user)
         except UnsafeURL:
             config, result.error_kind = None, "bad_request"
         if config is None:
             result.status, result.error_kind = Message.Status.ERROR, result.error_kind or "no_key"
         else:
             result.model, result.provider = config.model, config.kind
+            self.recalled, self.preferences = await database_sync_to_async(self._recall)()
             await self._stream(config, result, guidance=policy.note)
         category = verdict.category if verdict.category != IN_SCOPE else ""
         if result.hit is not None:  # the output guard stopped it: an in-role line replaces the whole reply
@@ -167,12 +172,20 @@ class ReplyRun:
         reply = await self._save(result, category=category)
         if config is not None and result.status == Message.Status.COMPLETE:
             self._maybe_summarise(config, reply)
+            self._maybe_extract(config, reply)
         return reply
+
+    def _recall(self) -> tuple[Recalled, str]:
+        """What this figure remembers about the user, and how the user wants it to talk (two seams of
+        the prompt builder), read before the call."""
+        persona_id = self.speaker.pk
+        recalled = recall_for(self.user, self.conversation, persona_id, self.question.content)
+        return recalled, preference_text(preference_for(self.user, self.speaker))
 
     async def _judged(self, verdict):
         """A second opinion from the model on a borderline message (site setting GUARD_MODEL_JUDGE)."""
         try:
-            config = await _resolve_config(self.user)
+            config = await resolve_config(self.user)
         except UnsafeURL:
             return verdict
         if config is None:
@@ -199,6 +212,7 @@ class ReplyRun:
             persona=self.speaker, partner=self.partner, life_stage=self.life_stage, style=conversation.style_preset,
             turns=turns_from_messages(turns, persona=conversation.persona, partner=conversation.partner),
             new_message=new_message, summary=summary_for(conversation, self.branch), canary=conversation.canary,
+            memories=self.recalled.memories, exchanges=self.recalled.exchanges, preferences=self.preferences,
             guidance=guidance, budget_tokens=settings.PROMPT_TOKEN_BUDGET, reply_max_tokens=settings.REPLY_MAX_TOKENS,
         )).messages
 
@@ -219,6 +233,10 @@ class ReplyRun:
         task = schedule_refresh(self.conversation.pk, config)
         if task is not None:
             task.add_done_callback(self._summary_done)
+
+    def _maybe_extract(self, config: ProviderConfig, reply: Message) -> None:
+        if extraction_due(self.conversation, [*self.branch, reply], enabled=self.user.memory_auto):
+            schedule_extraction(self.conversation.pk, config)
 
     def _summary_done(self, task: asyncio.Task) -> None:
         # Open sockets hold the conversation in memory: tell them (in any process) to reload it.

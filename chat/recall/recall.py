@@ -1,0 +1,109 @@
+"""Recall before each reply: pinned memories, the most relevant others, and relevant exchanges from
+earlier conversations with the same figure, within a token budget (docs/memory.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db.models import Q
+
+from chat.models import Conversation, Memory, Message
+from chat.prompting import estimate_tokens
+from chat.recall import index
+
+TOP_MEMORIES = 5
+TOP_EXCHANGES = 3
+MAX_PINNED = 20
+EXCHANGE_REPLY_CHARS = 160  # a recalled reply is a reminder, not a transcript
+RECALL_TOKEN_BUDGET = 1500
+
+
+@dataclass
+class Recalled:
+    memories: list[str] = field(default_factory=list)  # pinned first
+    exchanges: list[str] = field(default_factory=list)  # most relevant first
+    memory_ids: list[int] = field(default_factory=list)
+    message_ids: list[int] = field(default_factory=list)  # the user messages of the exchanges
+
+
+def memory_scopes(owner_id: int, persona_id: int) -> list[str]:
+    return [index.scope(owner_id, persona_id), index.scope(owner_id, None)]
+
+
+def _memory_line(memory: Memory) -> str:
+    said = "（用户原话）" if memory.origin in (Memory.Origin.ASKED, Memory.Origin.ACTION) else ""
+    return f"{memory.content}{said}"
+
+
+def relevant_memories(owner, persona_id: int, text: str, limit: int = TOP_MEMORIES) -> list[Memory]:
+    hits = index.search(index.MEMORY, memory_scopes(owner.pk, persona_id), text, limit * 2)
+    by_id = (
+        Memory.objects.for_user(owner).filter(Q(persona_id=persona_id) | Q(persona__isnull=True))
+        .in_bulk([pk for pk, _ in hits])
+    )
+    return [by_id[pk] for pk, _ in hits if pk in by_id][:limit]
+
+
+def relevant_exchanges(owner, persona_id: int, text: str, *, exclude_conversation: int | None,
+                       limit: int = TOP_EXCHANGES) -> list[tuple[Message, Message | None]]:
+    """(user message, the reply it got) from the owner's other conversations with this figure."""
+    hits = index.search(index.MESSAGE, [index.scope(owner.pk, persona_id)], text, limit * 4)
+    questions = (
+        Message.objects.filter(conversation__owner=owner, role=Message.Role.USER)
+        .filter(Q(conversation__persona_id=persona_id) | Q(conversation__partner_id=persona_id))
+        .exclude(conversation_id=exclude_conversation)
+        .in_bulk([pk for pk, _ in hits])
+    )
+    chosen = [questions[pk] for pk, _ in hits if pk in questions][:limit]
+    replies: dict[int, Message] = {}
+    for reply in Message.objects.filter(parent__in=chosen, role=Message.Role.ASSISTANT).exclude(content="").order_by("pk"):
+        replies.setdefault(reply.parent_id, reply)  # the first answer it got
+    return [(question, replies.get(question.pk)) for question in chosen]
+
+
+def _exchange_line(question: Message, reply: Message | None) -> str:
+    when = question.created_at.strftime("%Y-%m-%d")
+    line = f"{when}，用户问：{question.content[:EXCHANGE_REPLY_CHARS]}"
+    if reply is not None:
+        answer = reply.content if len(reply.content) <= EXCHANGE_REPLY_CHARS else reply.content[:EXCHANGE_REPLY_CHARS] + "……"
+        line += f"；你答：{answer}"
+    return line
+
+
+def recall_for(owner, conversation: Conversation, persona_id: int, text: str,
+               budget: int = RECALL_TOKEN_BUDGET) -> Recalled:
+    """Everything recalled for one reply: pinned memories (all, up to MAX_PINNED), then the most
+    relevant others, then earlier exchanges, each added while the budget lasts."""
+    recalled, room = Recalled(), budget
+    pinned = list(
+        Memory.objects.for_user(owner).filter(Q(persona_id=persona_id) | Q(persona__isnull=True), pinned=True)
+        .order_by("-updated_at")[:MAX_PINNED]
+    )
+    seen = {m.pk for m in pinned}
+    relevant = [m for m in relevant_memories(owner, persona_id, text) if m.pk not in seen] if text else []
+    for memory in [*pinned, *relevant]:
+        line = _memory_line(memory)
+        cost = estimate_tokens(line)
+        if cost > room:
+            continue
+        recalled.memories.append(line)
+        recalled.memory_ids.append(memory.pk)
+        room -= cost
+    if text:
+        for question, reply in relevant_exchanges(owner, persona_id, text, exclude_conversation=conversation.pk):
+            line = _exchange_line(question, reply)
+            cost = estimate_tokens(line)
+            if cost > room:
+                continue
+            recalled.exchanges.append(line)
+            recalled.message_ids.append(question.pk)
+            room -= cost
+    return recalled
+
+
+def index_user_message(message: Message, conversation: Conversation) -> None:
+    """What the user says is searchable later by its owner, with this figure (and a scene's partner)."""
+    scopes = [index.scope(conversation.owner_id, conversation.persona_id)]
+    if conversation.partner_id:
+        scopes.append(index.scope(conversation.owner_id, conversation.partner_id))
+    index.put(index.MESSAGE, [(message.pk, scopes, message.content)], new=True)
