@@ -42,3 +42,29 @@ class RenameForm(forms.Form):
         label="标题", max_length=100, strip=True,
         error_messages={"required": "标题不能为空。", "max_length": "标题不能超过 %(limit_value)d 个字（现有 %(show_value)d 个）。"},
     )
+
+
+class MemoryForm(forms.Form):
+    """Add or edit one memory. `figure` empty means the profile every figure shares."""
+
+    content = forms.CharField(
+        label="内容", max_length=300, strip=True, widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "记忆内容不能为空。", "max_length": "记忆不能超过 %(limit_value)d 个字（现有 %(show_value)d 个）。"},
+    )
+    figure = forms.ModelChoiceField(
+        queryset=None, required=False, label="记在谁那里", empty_label="所有人物共享（个人资料）",
+        error_messages={"invalid_choice": "所选人物不存在。"},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["figure"].queryset = Persona.objects.published()
+
+
+class PreferenceForm(forms.Form):
+    personality = forms.CharField(label="个性倾向", max_length=200, required=False, strip=True,
+                                  error_messages={"max_length": "个性倾向不能超过 %(limit_value)d 个字。"})
+    knowledge = forms.CharField(label="知识偏好", max_length=200, required=False, strip=True,
+                                error_messages={"max_length": "知识偏好不能超过 %(limit_value)d 个字。"})
+    language_style = forms.CharField(label="语言风格", max_length=200, required=False, strip=True,
+                                     error_messages={"max_length": "语言风格不能超过 %(limit_value)d 个字。"})

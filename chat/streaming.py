@@ -85,6 +85,16 @@ def resolve_config(user) -> ProviderConfig | None:
     return provider_config(credential) if credential else None
 
 
+def output_guard_for(conversation: Conversation, persona: Persona, life_stage, partner: Persona | None) -> OutputGuard:
+    secret = confidential_text(persona, life_stage, conversation.style_preset, conversation.canary, partner)
+    return OutputGuard(
+        persona_name=persona.name, aliases=(persona.nickname,) if persona.nickname else (),
+        canary=conversation.canary, system_text=secret,
+        cutoff_year=knowledge_cutoff(persona, life_stage), allowed=public_lines(persona),
+        holdback=settings.OUTPUT_GUARD_HOLDBACK,
+    )
+
+
 class _Coalescer:
     """At most one delta frame per FRAME_INTERVAL: the first text goes out at once, later text waits
     for the interval to pass. A timer puts _FLUSH on the run's queue (a timer handle per frame, not
@@ -217,14 +227,7 @@ class ReplyRun:
         )).messages
 
     def _output_guard(self) -> OutputGuard:
-        conversation, persona = self.conversation, self.speaker
-        secret = confidential_text(persona, self.life_stage, conversation.style_preset, conversation.canary, self.partner)
-        return OutputGuard(
-            persona_name=persona.name, aliases=(persona.nickname,) if persona.nickname else (),
-            canary=conversation.canary, system_text=secret,
-            cutoff_year=knowledge_cutoff(persona, self.life_stage), allowed=public_lines(persona),
-            holdback=settings.OUTPUT_GUARD_HOLDBACK,
-        )
+        return output_guard_for(self.conversation, self.speaker, self.life_stage, self.partner)
 
     def _maybe_summarise(self, config: ProviderConfig, reply: Message) -> None:
         """Fold older turns into the rolling summary in the background; the reply never waits for it."""

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import views
+from chat import memory_views, views
 
 app_name = "chat"
 
@@ -15,4 +15,15 @@ urlpatterns = [
     path("<int:pk>/settings/", views.update_settings, name="settings"),
     path("<int:pk>/export.md", views.export_markdown, name="export_md"),
     path("<int:pk>/export.jsonl", views.export_jsonl, name="export_jsonl"),
+    path("<int:pk>/remember/<int:message_id>/", memory_views.remember, name="remember"),
+    path("<int:pk>/callback/", views.callback, name="callback"),
+    path("preferences/<slug:slug>/", memory_views.preferences, name="preferences"),
+    path("memories/", memory_views.index, name="memories"),
+    path("memories/add/", memory_views.add, name="memory_add"),
+    path("memories/<int:pk>/edit/", memory_views.edit, name="memory_edit"),
+    path("memories/<int:pk>/pin/", memory_views.pin, name="memory_pin"),
+    path("memories/<int:pk>/delete/", memory_views.delete, name="memory_delete"),
+    path("memories/export.json", memory_views.export, name="memory_export"),
+    path("memories/wipe/", memory_views.wipe, name="memory_wipe"),
+    path("memories/auto/", memory_views.auto, name="memory_auto"),
 ]

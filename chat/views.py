@@ -3,7 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from asgiref.sync import sync_to_async
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -13,7 +14,13 @@ from accounts.services import credential_resolve
 from chat import exports, notify, selectors, services
 from chat.bubbles import render_bubble
 from chat.forms import ConversationSettingsForm, RenameForm, StartForm
+from chat.memory_views import preference_form_for
 from chat.models import Conversation
+from chat.providers.errors import ProviderError
+from chat.recall import callback as callbacks
+from chat.recall.memories import PREFERENCE_PRESETS
+from chat.streaming import output_guard_for, resolve_config
+from guyue.lib.netguard import UnsafeURL
 from chat.scenes import speaker_of
 from personas.models import Persona
 
@@ -71,8 +78,49 @@ def page(request: HttpRequest, pk: int) -> HttpResponse:
         "settings_form": _settings_form(conversation),
         "credential": credential_resolve(request.user),
         "max_chars": settings.MAX_MESSAGE_CHARS,
+        "preference_form": preference_form_for(request.user, conversation.persona),
+        "presets": PREFERENCE_PRESETS,
+        "callback_offer": callbacks.offered(request.user, conversation),
     }
     return render(request, PAGE, context)
+
+
+@login_required
+@require_POST
+async def callback(request: HttpRequest, pk: int) -> HttpResponse:
+    """The figure greets a returning user with a callback to their last conversation."""
+    user = await request.auser()
+    conversation = await selectors.aget_conversation_for_user(user, pk)
+    if conversation is None:
+        raise Http404
+    previous = await sync_to_async(callbacks.previous_for)(user, conversation)
+    notice = ""
+    if previous is None:
+        notice = "没有可以接续的上一段对话。"
+    else:
+        try:
+            config = await resolve_config(user)
+        except UnsafeURL:
+            config = None
+        if config is None:
+            notice = "尚未配置可用的大模型密钥，无法请人物忆起上回。"
+        else:
+            messages_ = await sync_to_async(callbacks.callback_messages)(conversation, previous)
+            guard = await sync_to_async(output_guard_for)(conversation, conversation.persona, conversation.life_stage, None)
+            try:
+                text = await callbacks.write_callback(config, messages_, guard)
+            except ProviderError as exc:
+                text, notice = "", exc.message
+            if text:
+                await sync_to_async(callbacks.callback_save)(
+                    conversation=conversation, text=text, model=config.model, provider=config.kind,
+                )
+                await sync_to_async(notify.conversation_changed)(conversation.pk)
+            elif not notice:
+                notice = "未能写出接续的问候，请直接开始对话。"
+    context = {"conversation": conversation, "bubbles": await sync_to_async(_bubbles)(conversation),
+               "callback_notice": notice}
+    return await sync_to_async(render)(request, f"{PAGE}#message-list", context)
 
 
 @login_required
@@ -129,11 +177,15 @@ def archive(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def delete(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = selectors.get_conversation_for_user(request.user, pk)
-    if request.method == "GET" or request.POST.get("confirm") != "yes":
-        return render(request, "chat/confirm_delete.html", {"conversation": conversation})
+    remembered = conversation.memories.filter(owner=request.user).count()
+    if request.method == "GET" or request.POST.get("confirm") != "yes" or (remembered and "memories" not in request.POST):
+        # Memories were drawn from it: the confirmation page asks whether they go too.
+        if request.htmx and request.method == "POST":
+            return HttpResponseClientRedirect(reverse("chat:delete", args=[conversation.pk]))
+        return render(request, "chat/confirm_delete.html", {"conversation": conversation, "remembered": remembered})
     title, persona = conversation.title or "未命名对话", conversation.persona
     shown = request.POST.get("shown", "")
-    services.conversation_delete(conversation=conversation)
+    services.conversation_delete(conversation=conversation, with_memories=request.POST.get("memories") == "delete")
     if request.htmx and shown.isdigit() and int(shown) != pk:
         # Another entry of the list was deleted: the shown conversation stays, only the list changes.
         return _conversation_list(request, selectors.get_conversation_for_user(request.user, int(shown)))

@@ -94,6 +94,14 @@ def memories_delete(*, memories) -> int:
     return Memory.objects.filter(pk__in=pks).delete()[0]
 
 
+def memory_text_of(message: Message) -> str:
+    """What "记住这句" keeps of a message: its words (shortened to fit), marked when the figure said them."""
+    text = " ".join(message.content.split())
+    if message.role == Message.Role.ASSISTANT:
+        text = f"{message.speaker.name if message.speaker_id else message.conversation.persona.name}曾说：{text}"
+    return text if len(text) <= MAX_MEMORY_CHARS else text[: MAX_MEMORY_CHARS - 2] + "……"
+
+
 def remember_request(text: str) -> str | None:
     """The fact in "记住我喜欢边塞诗" ("我喜欢边塞诗"), or None when the message asks nothing of the kind."""
     match = _REMEMBER.match(text or "")

@@ -1,0 +1,113 @@
+"""A new conversation may open with a callback to the last one: "上次你问我'互联网是何物'……".
+
+Offered (a button on the page) when the conversation has not started yet and the user talked with
+this figure before. On request, one short model call writes the greeting from the last
+conversation's summary, or its last exchanges when it had none, and the greeting becomes a
+sibling of the card's own, so the user can switch back to the card's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils import timezone
+
+from chat.models import Conversation, Message
+from chat.prompting import PromptInputs, build_prompt
+from chat.providers.chat import ProviderConfig, TextDelta, stream_chat
+from chat.selectors import branch_messages
+
+EXCHANGES = 3
+EXCHANGE_CHARS = 120
+MAX_TOKENS = 200
+
+
+@dataclass(frozen=True)
+class Previous:
+    conversation: Conversation
+    summary: str
+    exchanges: list[str]
+    days: int
+
+
+def _started(conversation: Conversation) -> bool:
+    return conversation.messages.filter(role=Message.Role.USER).exists()
+
+
+def previous_for(user, conversation: Conversation) -> Previous | None:
+    """The user's last other conversation with this figure that has something said in it."""
+    if conversation.partner_id or _started(conversation):
+        return None
+    candidates = (
+        Conversation.objects.for_user(user).filter(persona_id=conversation.persona_id, partner__isnull=True)
+        .exclude(pk=conversation.pk).filter(messages__role=Message.Role.USER).distinct().order_by("-updated_at", "-pk")
+    )
+    last = candidates.first()
+    if last is None:
+        return None
+    branch = branch_messages(last)
+    pairs = []
+    for index, message in enumerate(branch):
+        if message.role == Message.Role.USER:
+            reply = branch[index + 1] if index + 1 < len(branch) else None
+            line = f"用户问：{message.content[:EXCHANGE_CHARS]}"
+            if reply is not None and reply.content:
+                line += f"；你答：{reply.content[:EXCHANGE_CHARS]}"
+            pairs.append(line)
+    days = max((timezone.localdate() - timezone.localdate(last.updated_at)).days, 0)  # calendar days
+    return Previous(conversation=last, summary=last.summary, exchanges=pairs[-EXCHANGES:], days=days)
+
+
+def offered(user, conversation: Conversation) -> bool:
+    """Shown while the card's own greeting opens the conversation and there is a last time to recall."""
+    leaf = conversation.active_leaf
+    if leaf is None or leaf.provider != "greeting":
+        return False
+    return previous_for(user, conversation) is not None
+
+
+def _when(days: int) -> str:
+    if days == 0:
+        return "就在今天早些时候"
+    if days == 1:
+        return "昨天"
+    return f"{days} 天前"
+
+
+def callback_messages(conversation: Conversation, previous: Previous) -> list[dict[str, str]]:
+    guidance = (
+        f"这位用户又来拜访你了，你们上次相谈是在{_when(previous.days)}。请以你自己的口吻，用一两句话问候，"
+        "并自然地提起上回谈过的话题（见资料中的摘要或从前的对话），可以说说你这些日子对它的新想法；"
+        "不要编造资料之外的往事，不要提“资料”二字。"
+    )
+    return build_prompt(PromptInputs(
+        persona=conversation.persona, life_stage=conversation.life_stage, style=conversation.style_preset,
+        summary=previous.summary, exchanges=previous.exchanges, canary=conversation.canary, guidance=guidance,
+        new_message="（再次来访，尚未开口）", budget_tokens=settings.PROMPT_TOKEN_BUDGET, reply_max_tokens=MAX_TOKENS,
+    )).messages
+
+
+async def write_callback(config: ProviderConfig, messages: list[dict[str, str]], guard) -> str:
+    """The greeting, checked by the output guard as a whole; "" when the guard objects."""
+    parts = []
+    async for event in stream_chat(config, messages, max_tokens=MAX_TOKENS):
+        if isinstance(event, TextDelta):
+            parts.append(guard.feed(event.text))
+            if guard.hit is not None:
+                return ""
+    parts.append(guard.finish())
+    return "" if guard.hit is not None else "".join(parts).strip()
+
+
+def callback_save(*, conversation: Conversation, text: str, model: str, provider: str) -> Message | None:
+    """A new root beside the card's greeting; None if the user spoke meanwhile (nothing changes then)."""
+    if _started(conversation):
+        return None
+    greeting = Message.objects.create(
+        conversation=conversation, role=Message.Role.ASSISTANT, content=text, model=model, provider=provider,
+        finished_at=timezone.now(),
+    )
+    conversation.active_leaf = greeting
+    conversation.save(update_fields=["active_leaf", "updated_at"])
+    return greeting
