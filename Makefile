@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: run test test-real-model setup test-setup browser check-migrations clean
+.PHONY: run test test-real-model setup test-setup browser postgres check-migrations clean
 
 run: setup
 	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) guyue.asgi:application
@@ -46,11 +46,15 @@ setup: $(VENV)/.installed .env
 	$(MANAGE) envcredentials
 	$(MANAGE) collectstatic --noinput --verbosity 0
 
-test-setup: setup $(VENV)/.installed-test browser
+test-setup: setup $(VENV)/.installed-test browser postgres
 
 # Browser tests drive Debian's Chromium (Playwright never downloads a browser here).
 browser:
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+
+# The PostgreSQL tests start a throwaway server from Debian's postgresql package.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
 check-migrations: $(VENV)/.installed
 	$(MANAGE) makemigrations --check --dry-run

@@ -1,0 +1,51 @@
+"""Run in a subprocess against PostgreSQL (DATABASE_URL): the recall index and memory services,
+the same calls as on SQLite. Exits non-zero on any failure."""
+
+import os
+import sys
+
+import django
+
+sys.path.insert(0, os.getcwd())
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "guyue.settings")
+django.setup()
+
+from django.db import connection  # noqa: E402
+
+from accounts.models import User  # noqa: E402
+from chat import services  # noqa: E402
+from chat.recall import index  # noqa: E402
+from chat.recall.memories import memories_delete, memory_add, memory_update  # noqa: E402
+from chat.recall.recall import recall_for, relevant_memories  # noqa: E402
+from personas.models import Persona  # noqa: E402
+
+assert connection.vendor == "postgresql", connection.vendor
+alice = User.objects.create_user("alice-pg", password="x" * 12)
+bob = User.objects.create_user("bob-pg", password="x" * 12)
+li_bai = Persona.objects.get(slug="li-bai")
+du_fu = Persona.objects.get(slug="du-fu")
+
+wine, _ = memory_add(owner=alice, persona=li_bai, content="用户不喝酒，只喝茶")
+city, _ = memory_add(owner=alice, persona=li_bai, content="用户住在杭州西湖边")
+profile, _ = memory_add(owner=alice, persona=None, content="请称用户为林老师")
+memory_add(owner=bob, persona=li_bai, content="鲍勃住在杭州西湖边")
+
+assert [m.pk for m in relevant_memories(alice, li_bai.pk, "西湖的景致如何")] == [city.pk]
+assert [m.pk for m in relevant_memories(alice, li_bai.pk, "酒")] == [wine.pk]  # one character
+assert [m.pk for m in relevant_memories(alice, du_fu.pk, "林老师")] == [profile.pk]  # the shared profile
+assert relevant_memories(alice, du_fu.pk, "西湖") == []  # 李白's memory stays with 李白
+memory_update(memory=city, content="用户住在苏州")
+assert relevant_memories(alice, li_bai.pk, "西湖") == []
+assert [m.pk for m in relevant_memories(alice, li_bai.pk, "苏州园林")] == [city.pk]
+
+earlier = services.conversation_start(owner=alice, persona=li_bai)
+asked = services.message_add_user(conversation=earlier, text="互联网是何物？")
+services.reply_save(conversation=earlier, parent=asked, content="此物吾未之闻也。", status="complete")
+now = services.conversation_start(owner=alice, persona=li_bai)
+recalled = recall_for(alice, now, li_bai.pk, "上回说的互联网")
+assert recalled.message_ids == [asked.pk], recalled
+assert recall_for(bob, services.conversation_start(owner=bob, persona=li_bai), li_bai.pk, "互联网").exchanges == []
+
+memories_delete(memories=alice.memories.all())
+assert index.search(index.MEMORY, [index.scope(alice.pk, li_bai.pk)], "苏州", 5) == []
+print("postgres recall ok")

@@ -1,0 +1,56 @@
+"""A throwaway PostgreSQL server for the tests that prove the PostgreSQL path (Debian's postgresql
+package; `make test` installs it when missing)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+
+def _bin(name: str) -> str | None:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found[-1] if found else shutil.which(name)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _as_postgres(args: list[str]) -> list[str]:
+    # initdb refuses to run as root; the Debian package creates the postgres user.
+    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.fail("PostgreSQL server binaries not found: install Debian's postgresql package (make test does)")
+    root = tempfile.mkdtemp(prefix="guyue-pg-")
+    os.chmod(root, 0o777)
+    data, port = os.path.join(root, "data"), _free_port()
+    subprocess.run(_as_postgres([initdb, "-D", data, "-A", "trust", "-U", "guyue", "-E", "UTF8", "--locale=C.UTF-8"]),
+                   check=True, capture_output=True)
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(_as_postgres([pg_ctl, "-D", data, "-o", options, "-l", os.path.join(root, "log"), "-w", "start"]),
+                   check=True, capture_output=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        yield f"postgres://guyue@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(_as_postgres([pg_ctl, "-D", data, "-m", "immediate", "stop"]), capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
