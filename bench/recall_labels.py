@@ -109,3 +109,29 @@ PAIRS: tuple[Pair, ...] = (
     Pair(None, "用户喜欢养多肉植物", "我的多肉最近叶子发软，是不是浇水太多了？", ask="du-fu"),
     Pair(None, "用户偏好简短的回答，不喜欢长篇大论", "回答短一点就好，别长篇大论的", ask="zhuge-liang"),
 )
+
+# A second set, written after the first run of PAIRS (its misses were seen) but before any change to
+# chat/recall/*; the system was never tuned on it. bench/recall.py plants it alongside PAIRS and
+# scores it separately ("held out").
+HELDOUT: tuple[Pair, ...] = (
+    Pair("li-bai", "用户在敬亭山脚下开了一家民宿", "我那家民宿最近客人多了，都是冲着敬亭山来的"),
+    Pair("li-bai", "用户最近迷上了骑马，每周去马场上课", "今天在马场摔了一跤，你骑马摔过吗？"),
+    Pair("li-bai", "用户下周要在婚礼上当伴郎，想念一首诗", "当伴郎要念诗，有没有适合婚礼的？", note="weak overlap"),
+    Pair("du-fu", "用户的房子漏雨，正在找人修屋顶", "屋顶又漏了，昨晚下雨我拿盆接了一夜", note="1-2 char"),
+    Pair("du-fu", "用户在医院做护工，经常上夜班", "夜班太熬人了，病房里的老人总让我想起你写的那些百姓"),
+    Pair("su-shi", "用户在学做红烧肉，总是做得太咸", "肉又烧咸了，先生有没有什么补救的办法？", note="1-2 char"),
+    Pair("su-shi", "用户喜欢吃荔枝，每年夏天都网购一箱", "今年的荔枝到了，一天吃三百颗会不会上火？"),
+    Pair("li-qingzhao", "用户在写一本关于宋代女词人的小说", "小說寫到你南渡那一段，我總覺得寫不好", note="traditional"),
+    Pair("kong-zi", "用户的母亲腿脚不好，用户每周回家照顾", "这周回家看我妈，她的腿又疼了，尽孝和工作怎么兼顾？"),
+    Pair("qu-yuan", "用户喜欢养兰花，书房里有五盆", "我的兰花今年开了，你诗里的兰是不是就是这种？"),
+    Pair("sima-qian", "用户在档案馆工作，负责整理老档案", "今天在档案馆翻到一份民国的老档案，你当年整理史料也这么辛苦吗？"),
+    Pair("han-xin", "用户被公司裁员了，正在找新工作", "被裁以后投了几十份简历都没回音，将军当年不被重用时是怎么熬的？"),
+    Pair("zhuge-liang", "用户在准备一场重要的竞标，对手是大公司", "下周竞标对手实力比我们强，军师可有妙计？"),
+    Pair("zhuge-liang", "用户有哮喘，换季时容易发作", "最近换季，我的哮喘又犯了", note="weak overlap"),
+    Pair("zhang-fei", "用户在练毛笔字，最喜欢隶书", "你的字听说写得不错，隸書該怎麼練？", note="traditional"),
+    Pair("wu-zetian", "用户是一名女程序员，所在团队只有她一个女生", "整个组就我一个女生写代码，陛下会怎么看？", note="weak overlap"),
+    Pair("wang-yangming", "用户每天早上打坐二十分钟", "今早打坐总是静不下心，先生有何法子？"),
+    Pair(None, "用户住在重庆，喜欢吃辣", "今天的火锅不够辣，你们那时候有辣椒吗？", ask="du-fu", note="1-2 char"),
+    Pair(None, "用户的儿子小名叫石头，今年八岁", "石头今天问我你是谁，我该怎么跟他说？", ask="su-shi"),
+    Pair(None, "用户晕车很厉害，出门尽量坐高铁", "下个月又要坐长途大巴，我这晕车的毛病可怎么办？", ask="zhuge-liang"),
+)
