@@ -585,7 +585,7 @@ def other_queries(n: int, seed: int) -> list[tuple[str, str]]:
     return out
 
 
-def measure(fill: dict, labelled, n_queries: int, seed: int) -> dict:
+def measure(fill: dict, labelled, heldout, n_queries: int, seed: int, hide_heldout: bool) -> dict:
     from django.contrib.auth import get_user_model
 
     from chat.models import Conversation
@@ -595,7 +595,7 @@ def measure(fill: dict, labelled, n_queries: int, seed: int) -> dict:
     owner = get_user_model().objects.get(pk=fill["heavy"])
     persona = dict(Persona.objects.filter(slug__in=SLUGS).values_list("slug", "id"))
     conversations = Conversation.objects.in_bulk(list(fill["current"].values()))
-    queries = [(p.asked, p.query, p) for p in labelled]
+    queries = [(p.asked, p.query, p) for p in (*labelled, *heldout)]
     queries += [(slug, q, None) for slug, q in other_queries(max(0, n_queries - len(queries)), seed + 1)]
     warm = other_queries(10, seed + 2)
     for slug, q in warm:  # imports, statement caches, the first page reads
@@ -603,7 +603,7 @@ def measure(fill: dict, labelled, n_queries: int, seed: int) -> dict:
         direct_recall(owner.pk, persona[slug], fill["current"][slug], q)
 
     full, mem_only, direct_full, direct_mem = [], [], [], []
-    hits, direct_hits, by_note, direct_by_note, misses = 0, 0, {}, {}, []
+    by_note, direct_by_note, misses = {}, {}, []
     recalled_exchanges = 0
     for slug, q, pair in queries:
         pid, conversation = persona[slug], conversations[fill["current"][slug]]
@@ -625,27 +625,35 @@ def measure(fill: dict, labelled, n_queries: int, seed: int) -> dict:
         expected = fill["planted"][pair]
         found = expected in [m.pk for m in top]
         direct_found = expected in direct_top
-        hits += found
-        direct_hits += direct_found
-        for note in filter(None, [pair.note, "all"]):
+        group = "heldout" if pair in heldout else "main"
+        if hide_heldout and group == "heldout":
+            continue
+        for note in filter(None, [pair.note, group]):
+            if group == "heldout" and note != group:
+                note = f"heldout {note}"
             total, ok = by_note.get(note, (0, 0))
             by_note[note] = (total + 1, ok + found)
             total, ok = direct_by_note.get(note, (0, 0))
             direct_by_note[note] = (total + 1, ok + direct_found)
         if not found:
-            misses.append({"query": q, "expected": pair.memory, "got": [m.content for m in top[:3]]})
+            misses.append({"set": group, "query": q, "expected": pair.memory, "got": [m.content for m in top[:3]]})
+
+    def share(counts, key):
+        total, ok = counts.get(key, (0, 0))
+        return r(ok / total, 3) if total else None
 
     def summary(values):
         return {"p50_ms": r(statistics.median(values)), "p95_ms": r(percentile(values, 95)),
                 "max_ms": r(max(values))}
 
     return {
-        "queries": len(queries), "labelled": len(labelled),
+        "queries": len(queries), "labelled": len(labelled), "heldout": len(heldout),
         "recall_for": summary(full), "relevant_memories": summary(mem_only),
-        "recall_at_5": r(hits / len(labelled), 3),
+        "recall_at_5": share(by_note, "main"), "recall_at_5_heldout": share(by_note, "heldout"),
         "by_note": {k: f"{ok}/{total}" for k, (total, ok) in sorted(by_note.items())},
         "direct": {"recall": summary(direct_full), "memories": summary(direct_mem),
-                   "recall_at_5": r(direct_hits / len(labelled), 3),
+                   "recall_at_5": share(direct_by_note, "main"),
+                   "recall_at_5_heldout": share(direct_by_note, "heldout"),
                    "by_note": {k: f"{ok}/{total}" for k, (total, ok) in sorted(direct_by_note.items())}},
         "exchanges_per_query": r(recalled_exchanges / len(queries)),
         "misses": misses,
@@ -664,6 +672,7 @@ def main() -> int:
     parser.add_argument("--memories", type=int, default=5000, help="the heavy user's memories (labelled included)")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--hide-heldout", action="store_true", help="do not score the held-out pairs (while tuning)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (the database)")
     args = parser.parse_args()
     if args.heavy_messages > args.messages or args.users < 2:
@@ -677,17 +686,17 @@ def main() -> int:
         setup_django(tmp)
         from django.core.management import call_command
 
-        from bench.recall_labels import PAIRS
+        from bench.recall_labels import HELDOUT, PAIRS
 
         t = time.monotonic()
         call_command("migrate", verbosity=0)
         call_command("seedpersonas", verbosity=0, stdout=io.StringIO())
         print(f"migrated and seeded in {time.monotonic() - t:.1f} s", file=sys.stderr)
         rng = random.Random(args.seed)
-        fill = Filler(args, rng).run(PAIRS)
+        fill = Filler(args, rng).run((*PAIRS, *HELDOUT))
         size = db_size(tmp)
         print(f"fill: {fill['fill_s']:.1f} s, database {size / 2**20:,.0f} MiB", file=sys.stderr)
-        result = measure(fill, PAIRS, args.queries, args.seed)
+        result = measure(fill, PAIRS, HELDOUT, args.queries, args.seed, args.hide_heldout)
     finally:
         if args.keep:
             print(f"kept {tmp}", file=sys.stderr)
@@ -695,7 +704,7 @@ def main() -> int:
             shutil.rmtree(tmp, ignore_errors=True)
 
     for miss in result["misses"]:
-        print(f"miss: {miss['query']}  →  expected {miss['expected']}; top: {' | '.join(miss['got'])}",
+        print(f"miss ({miss['set']}): {miss['query']}  →  expected {miss['expected']}; top: {' | '.join(miss['got'])}",
               file=sys.stderr)
     print(f"recall_for        p50 {result['recall_for']['p50_ms']} ms  p95 {result['recall_for']['p95_ms']} ms",
           file=sys.stderr)
@@ -703,13 +712,15 @@ def main() -> int:
           f"p95 {result['relevant_memories']['p95_ms']} ms", file=sys.stderr)
     print(f"direct (LIKE)     p50 {result['direct']['recall']['p50_ms']} ms  p95 {result['direct']['recall']['p95_ms']} ms",
           file=sys.stderr)
-    print(f"recall@5 {result['recall_at_5']} (direct {result['direct']['recall_at_5']}); {result['by_note']}",
+    print(f"recall@5 {result['recall_at_5']}, held out {result['recall_at_5_heldout']} "
+          f"(direct {result['direct']['recall_at_5']}, {result['direct']['recall_at_5_heldout']}); {result['by_note']}",
           file=sys.stderr)
     out = {
         "p50_ms": result["recall_for"]["p50_ms"], "p95_ms": result["recall_for"]["p95_ms"],
         "recall_at_5": result["recall_at_5"], "messages": args.messages, "memories": args.memories,
+        "recall_at_5_heldout": result["recall_at_5_heldout"],
         "users": args.users, "heavy_user_messages": args.heavy_messages, "other_users_memories": fill["other_memories"],
-        "queries": result["queries"], "labelled": result["labelled"],
+        "queries": result["queries"], "labelled": result["labelled"], "heldout": result["heldout"],
         "relevant_memories_p50_ms": result["relevant_memories"]["p50_ms"],
         "relevant_memories_p95_ms": result["relevant_memories"]["p95_ms"],
         "max_ms": result["recall_for"]["max_ms"], "recall_at_5_by_kind": result["by_note"],
@@ -717,7 +728,8 @@ def main() -> int:
         "direct_p50_ms": result["direct"]["recall"]["p50_ms"], "direct_p95_ms": result["direct"]["recall"]["p95_ms"],
         "direct_memories_p50_ms": result["direct"]["memories"]["p50_ms"],
         "direct_memories_p95_ms": result["direct"]["memories"]["p95_ms"],
-        "direct_recall_at_5": result["direct"]["recall_at_5"], "direct_recall_at_5_by_kind": result["direct"]["by_note"],
+        "direct_recall_at_5": result["direct"]["recall_at_5"],
+        "direct_recall_at_5_heldout": result["direct"]["recall_at_5_heldout"], "direct_recall_at_5_by_kind": result["direct"]["by_note"],
         "fill_s": r(fill["fill_s"], 1), "db_mib": r(size / 2**20, 1),
         "targets_met": {"p95_ms": result["recall_for"]["p95_ms"] <= TARGETS["p95_ms"],
                         "recall_at_5": result["recall_at_5"] >= TARGETS["recall_at_5"]},
