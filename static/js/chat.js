@@ -134,6 +134,10 @@
       awaiting = null;
       showNotice(frame.message); // the typed text stays in the input
     },
+    memory_saved(frame) {
+      const status = document.getElementById("chat-memory");
+      if (status) status.textContent = `已记住：${frame.content}`; // textContent: the user's words, never markup
+    },
   };
 
   function send(frame) {
