@@ -57,7 +57,7 @@ def _switcher(message: Message, siblings: list[int]) -> dict | None:
     }
 
 
-def render_bubble(message: Message, *, siblings: list[int], persona: Persona) -> str:
+def render_bubble(message: Message, *, siblings: list[int], persona: Persona, tool_runs=()) -> str:
     is_error = message.status == Message.Status.ERROR
     context = {
         "message": message,
@@ -71,11 +71,21 @@ def render_bubble(message: Message, *, siblings: list[int], persona: Persona) ->
         "can_regenerate": message.role == Message.Role.ASSISTANT and message.parent_id is not None
         and message.provider != "greeting",
         "can_edit": message.role == Message.Role.USER,
+        # ToolRun rows or the runner's cards: both have label, summary, data and ok / result.
+        "tool_cards": [_card_html(run) for run in tool_runs],
     }
     return render_to_string("chat/_message.html", context)
 
 
-def message_payload(message: Message, *, siblings: list[int], persona: Persona) -> dict:
+def _card_html(run) -> SafeString:
+    from chat.tools.runner import render_card  # the tools import this module's callers
+
+    if hasattr(run, "result"):
+        return mark_safe(render_card(run.label, run.result.ok, run.result.summary, run.result.data))
+    return mark_safe(render_card(run.label, run.ok, run.summary, run.data))
+
+
+def message_payload(message: Message, *, siblings: list[int], persona: Persona, tool_runs=()) -> dict:
     """The `M` object of docs/websocket.md."""
     return {
         "id": message.pk,
@@ -83,5 +93,5 @@ def message_payload(message: Message, *, siblings: list[int], persona: Persona) 
         "role": message.role,
         "status": message.status,
         "error_kind": message.error_kind,
-        "html": render_bubble(message, siblings=siblings, persona=persona),
+        "html": render_bubble(message, siblings=siblings, persona=persona, tool_runs=tool_runs),
     }

@@ -20,6 +20,7 @@ from chat.recall.memories import remember_from_message
 from chat.scenes import addressees, speaker_of
 from chat.selectors import branch_messages, conversation_tree
 from chat.streaming import ReplyRun, resolve_config
+from chat.tools.runner import ToolRequest, request_from
 from chat.tree import Tree
 from guyue import ratelimit
 
@@ -66,7 +67,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _extract_on_leave(self) -> None:
         """Leaving a conversation with new things said is when its memories are picked out."""
-        if not extraction_due(self.conversation, self.branch, enabled=self.user.memory_auto, leaving=True):
+        enabled = settings.MEMORY_EXTRACT_ON_LEAVE and self.user.memory_auto
+        if not extraction_due(self.conversation, self.branch, enabled=enabled, leaving=True):
             return
         try:
             config = await resolve_config(self.user)
@@ -102,6 +104,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _send(self, content: dict) -> None:
         text = services.clean_user_text(str(content.get("text") or ""))
+        button = content.get("tool") if isinstance(content.get("tool"), str) else None
+        tool_request = await sync_to_async(request_from)(text, button=button, allow_tools=content.get("tools") is True)
         if not await self._admit():
             return
         await self._refresh(content.get("parent_id"))
@@ -115,7 +119,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if memory is not None:
             await self._emit({"type": "memory_saved", "memory_id": memory.pk, "content": memory.content})
         speakers = addressees(self.conversation, content.get("to"), text)
-        await self._start(user_message, branch=[*self.branch, user_message], announce=True, speakers=speakers)
+        await self._start(user_message, branch=[*self.branch, user_message], announce=True, speakers=speakers,
+                          tool_request=tool_request)
 
     async def _edit(self, content: dict) -> None:
         text = services.clean_user_text(str(content.get("text") or ""))
@@ -135,8 +140,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         path = self.tree.path_to(reply.parent_id)
         branch = await self._messages(path)
-        # Only the figure who spoke that reply speaks again.
-        await self._start(branch[-1], branch=branch, announce=False, speakers=[speaker_of(reply, self.conversation)])
+        question = next((m for m in reversed(branch) if m.role == Message.Role.USER), None)
+        tool_request = await sync_to_async(request_from)(question.content, button=None, allow_tools=False) if question else None
+        # Only the figure who spoke that reply speaks again; a slash command runs again.
+        await self._start(branch[-1], branch=branch, announce=False, speakers=[speaker_of(reply, self.conversation)],
+                          tool_request=tool_request)
 
     # --- helpers ---------------------------------------------------------------------------------
     async def _admit(self) -> bool:
@@ -183,17 +191,18 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         by_id = Message.objects.filter(conversation_id=self.conversation_id).in_bulk(ids)
         return [by_id[pk] for pk in ids]
 
-    async def _start(self, parent: Message, *, branch: list[Message], announce: bool, speakers: list) -> None:
+    async def _start(self, parent: Message, *, branch: list[Message], announce: bool, speakers: list,
+                     tool_request: ToolRequest | None = None) -> None:
         self._add_to_tree(parent)
         if announce:  # a new user message: the page shows it before the reply starts
             await self._emit({"type": "message", "message": await self._payload(parent)})
         self.send_frames = True
-        self.run = self._run_for(branch, speakers[0])
+        self.run = self._run_for(branch, speakers[0], tool_request)  # tools serve the first figure's answer
         self.task = asyncio.create_task(self._reply(branch, speakers))
 
-    def _run_for(self, branch: list[Message], speaker) -> ReplyRun:
+    def _run_for(self, branch: list[Message], speaker, tool_request: ToolRequest | None = None) -> ReplyRun:
         return ReplyRun(user=self.user, conversation=self.conversation, parent=branch[-1], branch=branch,
-                        send=self._emit, speaker=speaker)
+                        send=self._emit, speaker=speaker, tool_request=tool_request)
 
     async def _reply(self, branch: list[Message], speakers: list) -> None:
         """Each addressed figure answers in turn; in a scene the second hears the first."""
@@ -204,7 +213,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 reply = await self.run.run()
                 self._add_to_tree(reply)
                 branch = self.branch = [*branch, reply]
-                await self._emit({"type": "reply_end", "message": await self._payload(reply)})
+                await self._emit({"type": "reply_end", "message": await self._payload(reply, self.run.cards())})
                 if self.run.stopped or reply.status != Message.Status.COMPLETE:
                     break  # a stop, or a failure, ends the whole turn
         except Exception:
@@ -217,10 +226,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             self.tree.parent[message.pk] = message.parent_id
             self.tree.children[message.parent_id].append(message.pk)
 
-    async def _payload(self, message: Message) -> dict:
+    async def _payload(self, message: Message, tool_runs=()) -> dict:
         siblings = self.tree.siblings(message.pk)
         persona = speaker_of(message, self.conversation)
-        return await sync_to_async(message_payload)(message, siblings=siblings, persona=persona)
+        return await sync_to_async(message_payload)(message, siblings=siblings, persona=persona, tool_runs=tool_runs)
 
     async def _emit(self, frame: dict) -> None:
         if getattr(self, "send_frames", True):

@@ -153,3 +153,30 @@ class Memory(models.Model):
 
     def __str__(self) -> str:
         return self.content[:30]
+
+
+class ToolRun(models.Model):
+    """One tool call made for a reply, shown under it as a card."""
+
+    class Trigger(models.TextChoices):
+        COMMAND = "command", "指令"
+        BUTTON = "button", "按钮"
+        MODEL = "model", "模型（用户已允许）"
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="tool_runs")
+    name = models.CharField(max_length=40)
+    label = models.CharField(max_length=40)
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    arguments = models.JSONField(default=dict)
+    ok = models.BooleanField(default=True)
+    summary = models.CharField(max_length=200)
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "工具调用"
+        verbose_name_plural = "工具调用"
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.summary}"

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from chat.models import Conversation, Message
+from chat.models import Conversation, Message, ToolRun
 from chat.tree import Node, Tree
 
 
@@ -47,3 +47,11 @@ def latest_conversation_with(user, persona) -> Conversation | None:
         Conversation.objects.for_user(user).filter(persona=persona, archived=False)
         .order_by("-updated_at", "-pk").first()
     )
+
+
+def tool_runs_by_message(messages: list[Message]) -> dict[int, list[ToolRun]]:
+    """The tool cards of a branch in one query (the messages were fetched through their owner)."""
+    runs: dict[int, list[ToolRun]] = {}
+    for run in ToolRun.objects.filter(message__in=[m.pk for m in messages if m.role == Message.Role.ASSISTANT]):
+        runs.setdefault(run.message_id, []).append(run)
+    return runs

@@ -22,15 +22,17 @@ from chat.guard.evaluation import public_lines
 from chat.guard.input import classify
 from chat.guard.output import Hit, OutputGuard
 from chat.guard.policy import GUIDE, REFUSE, STEER, policy_for, replacement_line, signature_line
-from chat.models import Conversation, Message
+from chat.models import Conversation, Message, ToolRun
 from chat.notify import conversation_group
 from chat.prompting import PromptInputs, build_prompt, confidential_text, knowledge_cutoff, turns_from_messages
-from chat.providers.chat import ProviderConfig, TextDelta, Usage, stream_chat
+from chat.providers.chat import ProviderConfig, TextDelta, ToolCalls, Usage, stream_chat
 from chat.providers.errors import ProviderError
 from chat.recall.extract import extraction_due, schedule_extraction
 from chat.recall.memories import preference_for, preference_text
 from chat.recall.recall import Recalled, recall_for
 from chat.scenes import other_figure
+from chat.tools.registry import ToolContext
+from chat.tools.runner import ToolRequest, ToolSession
 from chat.summary import schedule_refresh, summary_due, summary_for
 from guyue.lib.netguard import UnsafeURL, check_public_url
 from personas.models import Persona
@@ -132,7 +134,7 @@ class ReplyRun:
     """Streams one reply. `stop()` ends it early; the partial text is kept either way."""
 
     def __init__(self, *, user, conversation: Conversation, parent: Message, branch: list[Message], send: Send,
-                 speaker: Persona | None = None):
+                 speaker: Persona | None = None, tool_request: ToolRequest | None = None):
         # `branch` ends with `parent`, where the reply attaches: the user's message, or in a scene the
         # other figure's reply to it. `question` is the user's message being answered either way.
         self.user, self.conversation, self.parent, self.branch, self.send = user, conversation, parent, branch, send
@@ -143,6 +145,16 @@ class ReplyRun:
         self.queue: asyncio.Queue = asyncio.Queue()
         self.stopped = False
         self.recalled, self.preferences = Recalled(), ""
+        self.tools: ToolSession | None = None
+        if tool_request is not None:
+            last_reply = next((m.content for m in reversed(branch) if m.role == Message.Role.ASSISTANT), "")
+            context = ToolContext(user=user, conversation=conversation, persona=self.speaker, question=self.question,
+                                  last_reply=last_reply)
+            self.tools = ToolSession(tool_request, context)
+
+    def cards(self) -> list:
+        """The tool cards of this reply, for its bubble (the same rows the page reads back later)."""
+        return self.tools.cards if self.tools is not None else []
 
     def stop(self) -> None:
         self.stopped = True
@@ -203,7 +215,10 @@ class ReplyRun:
         return await judge.judge(self.question.content, self.speaker, config) or verdict
 
     async def _save(self, result: ReplyResult, *, category: str) -> Message:
-        return await database_sync_to_async(services.reply_save)(
+        return await database_sync_to_async(self._save_sync)(result, category)
+
+    def _save_sync(self, result: ReplyResult, category: str) -> Message:
+        reply = services.reply_save(
             conversation=self.conversation, parent=self.parent, content="".join(result.parts),
             status=result.status, error_kind=result.error_kind, model=result.model, provider=result.provider,
             prompt_tokens=result.usage.prompt_tokens if result.usage else None,
@@ -211,6 +226,9 @@ class ReplyRun:
             guard_action=result.guard_action, guard_category=category,
             speaker=self.speaker if self.conversation.partner_id else None,
         )
+        if self.tools is not None:
+            self.tools.save(reply)
+        return reply
 
     def _prompt(self, guidance: str) -> list[dict]:
         conversation = self.conversation
@@ -251,14 +269,35 @@ class ReplyRun:
                 _background.add(sent)
                 sent.add_done_callback(_background.discard)
 
+    async def _tool_frames(self, cards) -> None:
+        for card in cards:
+            html = await sync_to_async(card.html)()
+            await self.send({"type": "tool", "name": card.name, "label": card.label, "ok": card.result.ok, "html": html})
+
     async def _stream(self, config: ProviderConfig, result: ReplyResult, *, guidance: str) -> None:
         guard = self._output_guard()
-        pump = asyncio.create_task(self._pump(config, self._prompt(guidance)))
+        messages = self._prompt(guidance)
+        if self.tools is not None and self.tools.request.trigger != ToolRun.Trigger.MODEL:
+            added, card = await database_sync_to_async(self.tools.run_user_call)()
+            messages += added
+            await self._tool_frames([card])
+        pumps = [asyncio.create_task(self._pump(config, messages))]
         frames = _Coalescer(self.send, self.queue)
+        calls, round_text = None, []
         try:
             while True:
                 item = await self.queue.get()
-                if isinstance(item, TextDelta):
+                if isinstance(item, ToolCalls):
+                    calls = item.calls
+                elif item is _DONE and calls and self.tools is not None and self.tools.tools_for_request():
+                    # The model asked for tools the user allowed: run them, then ask again with the results.
+                    added, cards = await database_sync_to_async(self.tools.run_model_calls)(calls, "".join(round_text))
+                    messages += added
+                    await self._tool_frames(cards)
+                    calls, round_text = None, []
+                    pumps.append(asyncio.create_task(self._pump(config, messages)))
+                elif isinstance(item, TextDelta):
+                    round_text.append(item.text)
                     released = guard.feed(item.text)  # holds back a short window so a leak never reaches the page
                     if guard.hit is not None:
                         result.hit = guard.hit
@@ -293,12 +332,15 @@ class ReplyRun:
         finally:
             frames.cancel()
             # Cancelling the pump closes the httpx response, which releases (or drops) the connection.
-            pump.cancel()
-            await asyncio.gather(pump, return_exceptions=True)
+            for pump in pumps:
+                pump.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
 
     async def _pump(self, config: ProviderConfig, messages: list[dict]) -> None:
+        tools = self.tools.tools_for_request() if self.tools is not None else None
+        messages = list(messages)  # the next round appends to the caller's list
         try:
-            async for event in stream_chat(config, messages, max_tokens=settings.REPLY_MAX_TOKENS):
+            async for event in stream_chat(config, messages, tools=tools, max_tokens=settings.REPLY_MAX_TOKENS):
                 await self.queue.put(event)
         except asyncio.CancelledError:
             raise

@@ -20,6 +20,7 @@ from chat.providers.errors import ProviderError
 from chat.recall import callback as callbacks
 from chat.recall.memories import PREFERENCE_PRESETS
 from chat.streaming import output_guard_for, resolve_config
+from chat.tools import registry as tool_registry
 from guyue.lib.netguard import UnsafeURL
 from chat.scenes import speaker_of
 from personas.models import Persona
@@ -29,8 +30,10 @@ PAGE = "chat/page.html"
 
 def _bubbles(conversation: Conversation) -> list[str]:
     tree = selectors.conversation_tree(conversation)
-    return [render_bubble(m, siblings=tree.siblings(m.pk), persona=speaker_of(m, conversation))
-            for m in selectors.branch_messages(conversation, tree)]
+    branch = selectors.branch_messages(conversation, tree)
+    runs = selectors.tool_runs_by_message(branch)
+    return [render_bubble(m, siblings=tree.siblings(m.pk), persona=speaker_of(m, conversation), tool_runs=runs.get(m.pk, ()))
+            for m in branch]
 
 
 def _list_context(request: HttpRequest, conversation: Conversation) -> dict:
@@ -81,6 +84,7 @@ def page(request: HttpRequest, pk: int) -> HttpResponse:
         "preference_form": preference_form_for(request.user, conversation.persona),
         "presets": PREFERENCE_PRESETS,
         "callback_offer": callbacks.offered(request.user, conversation),
+        "chat_tools": list(tool_registry.tools().values()),
     }
     return render(request, PAGE, context)
 

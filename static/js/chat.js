@@ -134,6 +134,11 @@
       awaiting = null;
       showNotice(frame.message); // the typed text stays in the input
     },
+    tool(frame) {
+      // A tool card (server-rendered, escaped) goes above the text of the reply being written.
+      if (!streamBubble) return;
+      streamBubble.insertBefore(fromHtml(frame.html), streamBubble.querySelector(".streaming-text"));
+    },
     memory_saved(frame) {
       const status = document.getElementById("chat-memory");
       if (status) status.textContent = `已记住：${frame.content}`; // textContent: the user's words, never markup
@@ -156,11 +161,19 @@
     return select && select.value ? { to: select.value } : {};
   }
 
-  function sendInput() {
+  // Tools run only when the user asks: a toolbar button, a slash command, or this box for one message.
+  const allowTools = document.getElementById("chat-allow-tools");
+
+  function sendInput(tool) {
     const text = input.value.trim();
-    if (!text) { showNotice("请输入要说的话。"); return; }
-    send({ type: "send", text, parent_id: lastId(), ...addressee() });
+    if (!text) { showNotice(tool ? "请先在输入框里写上要查、要画或要记的内容。" : "请输入要说的话。"); return; }
+    const extra = tool ? { tool } : (allowTools && allowTools.checked ? { tools: true } : {});
+    if (send({ type: "send", text, parent_id: lastId(), ...addressee(), ...extra }) && allowTools) allowTools.checked = false;
   }
+
+  document.querySelectorAll(".tool-button").forEach((button) => {
+    button.addEventListener("click", () => sendInput(button.dataset.tool));
+  });
 
   function connect() {
     socket = new WebSocket(wsUrl);
@@ -200,7 +213,7 @@
     event.preventDefault();
     sendInput();
   });
-  form.addEventListener("submit", (event) => { event.preventDefault(); sendInput(); });
+  form.addEventListener("submit", (event) => { event.preventDefault(); sendInput(null); });
   stopButton.addEventListener("click", () => { if (connected) socket.send(JSON.stringify({ type: "stop" })); });
 
   function copyText(text, button) {

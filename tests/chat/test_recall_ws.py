@@ -109,8 +109,9 @@ async def test_memories_are_extracted_every_few_turns(alice, conversation, crede
     await ws.disconnect()
 
 
-async def test_switched_off_extraction_makes_no_call(alice, conversation, credential, upstream, monkeypatch):
+async def test_switched_off_extraction_makes_no_call(alice, conversation, credential, upstream, monkeypatch, settings):
     monkeypatch.setattr(extract, "EXTRACT_EVERY", 2)
+    settings.MEMORY_EXTRACT_ON_LEAVE = True
     alice.memory_auto = False
     await alice.asave(update_fields=["memory_auto"])
     upstream.route("POST", PATH, stream("幸会。"), stream("好。"), stream(EXTRACTED))
@@ -122,7 +123,8 @@ async def test_switched_off_extraction_makes_no_call(alice, conversation, creden
     assert len(upstream.requests) == 2 and not await Memory.objects.aexists()
 
 
-async def test_leaving_a_conversation_extracts_what_is_new(alice, conversation, credential, upstream):
+async def test_leaving_a_conversation_extracts_what_is_new(alice, conversation, credential, upstream, settings):
+    settings.MEMORY_EXTRACT_ON_LEAVE = True
     upstream.route("POST", PATH, stream("幸会。"), stream("好。"), stream(EXTRACTED))
     ws = await connect(alice, conversation.pk)
     await say(ws, "我叫林晓，在杭州教语文")
@@ -131,6 +133,11 @@ async def test_leaving_a_conversation_extracts_what_is_new(alice, conversation, 
     await ws.disconnect()
     requests = await asyncio.to_thread(upstream.wait_for_requests, 3)
     assert "值得长期记住" in system_text(requests[2])
+    for _ in range(100):  # let the background extraction finish inside the test
+        if await Memory.objects.filter(owner=alice).acount() == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert await Memory.objects.filter(owner=alice, origin="auto").acount() == 2
 
 
 def test_the_internet_question_is_remembered_days_later(alice, li_bai, credential, upstream):  # noqa: F811
