@@ -18,9 +18,8 @@ from accounts.services import credential_resolve
 from chat import services
 from chat.guard import judge
 from chat.guard.categories import IN_SCOPE
-from chat.guard.evaluation import public_lines
 from chat.guard.input import classify
-from chat.guard.output import Hit, OutputGuard
+from chat.guard.output import Hit, OutputGuard, public_lines
 from chat.guard.policy import GUIDE, REFUSE, STEER, policy_for, replacement_line, signature_line
 from chat.models import Conversation, Message, ToolRun
 from chat.notify import conversation_group

@@ -21,9 +21,8 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from chat.guard import scripted
-from chat.guard.evaluation import public_lines
 from chat.guard.input import Verdict, classify
-from chat.guard.output import Hit, OutputGuard, stream_compact
+from chat.guard.output import Hit, OutputGuard, public_lines, stream_compact
 from chat.guard.policy import ANSWER, GUIDE, REFUSE, STEER, Policy, policy_for, replacement_line, signature_line
 from chat.prompting import PromptInputs, build_prompt, confidential_text, knowledge_cutoff
 from chat.providers.chat import ProviderConfig, TextDelta, stream_chat

@@ -19,7 +19,7 @@ from typing import Any
 from chat.guard import scripted
 from chat.guard.categories import ANACHRONISM, HIJACK, JAILBREAK, LEAK, RENAME, ROLE_SWAP, UNSAFE
 from chat.guard.input import Verdict, classify
-from chat.guard.output import OutputGuard, stream_compact
+from chat.guard.output import OutputGuard, public_lines, stream_compact
 from chat.guard.policy import Policy, policy_for, replacement_line, signature_line
 from personas.models import Persona
 
@@ -220,12 +220,6 @@ def build_messages(persona: Persona, text: str, canary: str, guidance: str) -> l
         return [*messages, {"role": "user", "content": text}]
     inputs = PromptInputs(persona=persona, new_message=text, canary=canary, guidance=guidance, budget_tokens=BUDGET_TOKENS)
     return build_prompt(inputs).messages
-
-
-def public_lines(persona: Persona) -> list[str]:
-    """Text the figure may say word for word though the system part quotes it."""
-    lines = [str(v) for v in (persona.signature_lines or {}).values()]
-    return [*lines, persona.first_mes, *(str(g) for g in persona.alternate_greetings or [])]
 
 
 # --- running -------------------------------------------------------------------------------------------

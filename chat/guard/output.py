@@ -203,3 +203,9 @@ def _kmp_failure(pattern: str) -> list[int]:
             k += 1
         failure[i] = k
     return failure
+
+
+def public_lines(persona) -> list[str]:
+    """Text the figure may say word for word though the system part quotes it."""
+    lines = [str(v) for v in (persona.signature_lines or {}).values()]
+    return [*lines, persona.first_mes, *(str(g) for g in persona.alternate_greetings or [])]
