@@ -4,10 +4,18 @@ SQLite: FTS5 tables (unicode61 over the bigram text of chat/recall/tokens.py, bm
 PostgreSQL: a side table with a tsvector and a GIN index (ts_rank). Both are keyed by the row's
 primary key and carry a scope (owner × figure); the caller then loads the rows through an
 owner-filtered query, so an index row that outlived its source can never surface.
+
+On SQLite every token is also prefixed with its scope ("o12p3x" + "黄鹤"): FTS5's bm25 counts, for
+each query term, the rows that contain it across the whole table, so with site-wide tokens a common
+bigram costs a walk over every user's rows (with 1,000,000 messages a query took 20 ms at p95,
+bench/recall.py). With scoped tokens each term's row list is one owner × figure's, the cost follows
+the user's own history, and the term frequencies bm25 weighs are that user's. The `scope` column
+stays (plain, for inspection); the MATCH no longer needs it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 from django.db import connection
@@ -53,9 +61,23 @@ def drop_tables(schema_editor) -> None:
 
 # -- writes -----------------------------------------------------------------------------------
 
+def _scoped(scope_token: str, tokens: str) -> str:
+    """"o12p3" + "x" + each token: the "x" ends the scope, so no two scopes can spell the same token."""
+    return " ".join(f"{scope_token}x{token}" for token in tokens.split())
+
+
+def _sqlite_row(pk: int, scopes: Sequence[str], text: str) -> tuple[int, str, str, str]:
+    grams, singles = index_text(text)
+    return (pk, " ".join(scopes), " ".join(_scoped(s, grams) for s in scopes),
+            " ".join(_scoped(s, singles) for s in scopes))
+
+
 def put(table: str, rows: Iterable[tuple[int, Sequence[str], str]], *, new: bool = False) -> None:
     """Index rows given as (pk, scopes, text); `new` skips removing an older entry for the same pk."""
-    rows = [(pk, " ".join(scopes), *index_text(text)) for pk, scopes, text in rows]
+    if _sqlite():
+        rows = [_sqlite_row(pk, scopes, text) for pk, scopes, text in rows]
+    else:
+        rows = [(pk, " ".join(scopes), *index_text(text)) for pk, scopes, text in rows]
     if not rows:
         return
     if not new:
@@ -90,11 +112,12 @@ def _fts_quote(token: str) -> str:
 
 
 def _fts_query(scopes: Sequence[str], terms: Sequence[Term]) -> str:
-    def term(t: Term) -> str:
+    """Each term once per scope, in scoped tokens: "o1p3x黄鹤" + "o1p3x鹤楼" is a phrase."""
+    def term(scope_token: str, t: Term) -> str:
         column = "singles" if t.unigram else "grams"
-        return f"{column} : {' + '.join(map(_fts_quote, t.tokens))}"  # "a" + "b": a phrase
-    scope_part = " OR ".join(f"scope : {_fts_quote(s)}" for s in scopes)
-    return f"({scope_part}) AND ({' OR '.join(map(term, terms))})"
+        phrase = " + ".join(_fts_quote(f"{scope_token}x{token}") for token in t.tokens)
+        return f"{column} : {phrase}"
+    return " OR ".join(term(s, t) for s in scopes for t in terms)
 
 
 def _ts_query(terms: Sequence[Term]) -> str:
@@ -107,6 +130,33 @@ def _ts_query(terms: Sequence[Term]) -> str:
     return " | ".join(parts)
 
 
+RERANK_POOL = 5  # bm25's best limit × this many are re-scored by coverage (SQLite)
+
+
+def _rerank(terms: Sequence[Term], rows, limit: int) -> list[tuple[int, float]]:
+    """Re-score bm25's best rows by which query terms they contain, each weighted by its rarity in
+    the pool (log(1 + pool / rows holding it)), a unigram at half a bigram; bm25 breaks ties.
+
+    bm25 prefers short rows: "用户去过草堂" beats "用户家在成都，离杜甫草堂只有两站地铁" for "我家附近那个
+    草堂" even when the longer one shares more of the query. Memories and messages are short, so
+    coverage is the better first key; the pool keeps the cost bounded."""
+    docs = []
+    for pk, score, grams, singles in rows:
+        have = {token.split("x", 1)[1] for token in grams.split()}
+        have_single = {token.split("x", 1)[1] for token in singles.split()}
+        matched = frozenset(
+            i for i, t in enumerate(terms)
+            if all(token in (have_single if t.unigram else have) for token in t.tokens)
+        )
+        docs.append((pk, score, matched))
+    pool = len(docs)
+    holding = [sum(i in matched for _, _, matched in docs) for i in range(len(terms))]
+    weight = [math.log(1 + pool / (1 + n)) * (0.5 if t.unigram else 1.0) for t, n in zip(terms, holding)]
+    scored = [(sum(weight[i] for i in matched), score, pk) for pk, score, matched in docs]
+    scored.sort(key=lambda row: (row[0], row[1]), reverse=True)
+    return [(pk, cover + score / 1000) for cover, score, pk in scored[:limit]]
+
+
 def search(table: str, scopes: Sequence[str], text: str, limit: int) -> list[tuple[int, float]]:
     """(pk, score) of the best matches among rows of these scopes, best first; higher is better."""
     terms = query_terms(text)
@@ -115,14 +165,14 @@ def search(table: str, scopes: Sequence[str], text: str, limit: int) -> list[tup
     with connection.cursor() as cursor:
         if _sqlite():
             cursor.execute(
-                f"SELECT rowid, -bm25({table}_fts, 0.0, 1.0, 0.5) AS score FROM {table}_fts "
+                f"SELECT rowid, -bm25({table}_fts, 0.0, 1.0, 0.5) AS score, grams, singles FROM {table}_fts "
                 f"WHERE {table}_fts MATCH %s ORDER BY bm25({table}_fts, 0.0, 1.0, 0.5) LIMIT %s",
-                [_fts_query(scopes, terms), limit],
+                [_fts_query(scopes, terms), limit * RERANK_POOL],
             )
-        else:
-            cursor.execute(
-                f"SELECT id, ts_rank(doc, q) AS score FROM {table}_idx, to_tsquery('simple', %s) q "
-                "WHERE scope = ANY(%s) AND doc @@ q ORDER BY score DESC, id DESC LIMIT %s",
-                [_ts_query(terms), list(scopes), limit],
-            )
+            return _rerank(terms, cursor.fetchall(), limit)
+        cursor.execute(
+            f"SELECT id, ts_rank(doc, q) AS score FROM {table}_idx, to_tsquery('simple', %s) q "
+            "WHERE scope = ANY(%s) AND doc @@ q ORDER BY score DESC, id DESC LIMIT %s",
+            [_ts_query(terms), list(scopes), limit],
+        )
         return [(pk, float(score)) for pk, score in cursor.fetchall()]
