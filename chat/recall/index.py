@@ -16,6 +16,7 @@ stays (plain, for inspection); the MATCH no longer needs it.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from django.db import connection
@@ -133,25 +134,28 @@ def _ts_query(terms: Sequence[Term]) -> str:
 RERANK_POOL = 5  # bm25's best limit × this many are re-scored by coverage (SQLite)
 
 
-def _rerank(terms: Sequence[Term], rows, limit: int) -> list[tuple[int, float]]:
+def _rerank(scopes: Sequence[str], terms: Sequence[Term], rows, limit: int) -> list[tuple[int, float]]:
     """Re-score bm25's best rows by which query terms they contain, each weighted by its rarity in
     the pool (log(1 + pool / rows holding it)), a unigram at half a bigram; bm25 breaks ties.
 
     bm25 prefers short rows: "用户去过草堂" beats "用户家在成都，离杜甫草堂只有两站地铁" for "我家附近那个
     草堂" even when the longer one shares more of the query. Memories and messages are short, so
     coverage is the better first key; the pool keeps the cost bounded."""
+    wanted = [(t.unigram, [tuple(f"{s}x{token}" for token in t.tokens) for s in scopes]) for t in terms]
     docs = []
     for pk, score, grams, singles in rows:
-        have = {token.split("x", 1)[1] for token in grams.split()}
-        have_single = {token.split("x", 1)[1] for token in singles.split()}
-        matched = frozenset(
-            i for i, t in enumerate(terms)
-            if all(token in (have_single if t.unigram else have) for token in t.tokens)
-        )
+        have, have_single = set(grams.split()), set(singles.split())
+        matched = []
+        for i, (unigram, phrases) in enumerate(wanted):
+            tokens = have_single if unigram else have
+            for phrase in phrases:
+                if all(token in tokens for token in phrase) if len(phrase) > 1 else phrase[0] in tokens:
+                    matched.append(i)
+                    break
         docs.append((pk, score, matched))
     pool = len(docs)
-    holding = [sum(i in matched for _, _, matched in docs) for i in range(len(terms))]
-    weight = [math.log(1 + pool / (1 + n)) * (0.5 if t.unigram else 1.0) for t, n in zip(terms, holding)]
+    holding = Counter(i for _, _, matched in docs for i in matched)
+    weight = [math.log(1 + pool / (1 + holding[i])) * (0.5 if t.unigram else 1.0) for i, t in enumerate(terms)]
     scored = [(sum(weight[i] for i in matched), score, pk) for pk, score, matched in docs]
     scored.sort(key=lambda row: (row[0], row[1]), reverse=True)
     return [(pk, cover + score / 1000) for cover, score, pk in scored[:limit]]
@@ -169,7 +173,7 @@ def search(table: str, scopes: Sequence[str], text: str, limit: int) -> list[tup
                 f"WHERE {table}_fts MATCH %s ORDER BY bm25({table}_fts, 0.0, 1.0, 0.5) LIMIT %s",
                 [_fts_query(scopes, terms), limit * RERANK_POOL],
             )
-            return _rerank(terms, cursor.fetchall(), limit)
+            return _rerank(scopes, terms, cursor.fetchall(), limit)
         cursor.execute(
             f"SELECT id, ts_rank(doc, q) AS score FROM {table}_idx, to_tsquery('simple', %s) q "
             "WHERE scope = ANY(%s) AND doc @@ q ORDER BY score DESC, id DESC LIMIT %s",
