@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 
 from django.db import connection
 
-from chat.recall.tokens import Term, index_text, query_terms
+from chat.recall.tokens import MAX_QUERY_UNIGRAMS, Term, index_text, query_terms
 
 MEMORY, MESSAGE = "recall_memory", "recall_message"
 TABLES = (MEMORY, MESSAGE)
@@ -162,8 +162,12 @@ def _rerank(scopes: Sequence[str], terms: Sequence[Term], rows, limit: int) -> l
 
 
 def search(table: str, scopes: Sequence[str], text: str, limit: int) -> list[tuple[int, float]]:
-    """(pk, score) of the best matches among rows of these scopes, best first; higher is better."""
-    terms = query_terms(text)
+    """(pk, score) of the best matches among rows of these scopes, best first; higher is better.
+
+    Messages are searched by their bigrams only (and a one-character query by its character): a
+    user's history is long, uncommon characters still match thousands of its rows, and an exchange
+    is recalled as a reminder; the single characters serve memories (bench/recall.py)."""
+    terms = query_terms(text, unigrams=0 if table == MESSAGE else MAX_QUERY_UNIGRAMS)
     if not terms or not scopes:
         return []
     with connection.cursor() as cursor:

@@ -84,9 +84,9 @@ class Term:
     unigram: bool = False  # a lone Chinese character, searched in the unigram column
 
 
-def query_terms(text: str, limit: int = MAX_QUERY_TERMS) -> list[Term]:
+def query_terms(text: str, limit: int = MAX_QUERY_TERMS, unigrams: int = MAX_QUERY_UNIGRAMS) -> list[Term]:
     """OR-terms for a free-text query: every content bigram of each Chinese run, each Latin word,
-    then up to MAX_QUERY_UNIGRAMS uncommon single characters.
+    then up to `unigrams` uncommon single characters of the longer runs.
 
     Overlapping bigrams of a run all count, so a message that shares more of the run ranks higher
     (bm25 sums them); stop bigrams and bigrams with a GLUE character are dropped. A run of one
@@ -111,12 +111,9 @@ def query_terms(text: str, limit: int = MAX_QUERY_TERMS) -> list[Term]:
             if term.tokens not in seen:
                 seen.add(term.tokens)
                 terms.append(term)
-    unigrams: list[Term] = []
+    extra: list[Term] = []
     for term in singles:
-        if len(unigrams) < MAX_QUERY_UNIGRAMS and (term.tokens, True) not in seen:
-            seen.add((term.tokens, True))
-            unigrams.append(term)
-    already = {t.tokens for t in terms if t.unigram}  # a one-character run is already a unigram term
-    unigrams = [t for t in unigrams if t.tokens not in already]
-    return terms[:max(limit - len(unigrams), limit // 2)] + unigrams[:limit // 2]
-
+        if len(extra) < unigrams and term.tokens not in seen:  # seen: also a one-character run
+            seen.add(term.tokens)
+            extra.append(term)
+    return terms[:max(limit - len(extra), limit // 2)] + extra[:limit // 2]
