@@ -1,6 +1,7 @@
 from django.urls import path
 
 from chat import views
+from chat.images import views as images
 
 app_name = "chat"
 
@@ -15,4 +16,10 @@ urlpatterns = [
     path("<int:pk>/settings/", views.update_settings, name="settings"),
     path("<int:pk>/export.md", views.export_markdown, name="export_md"),
     path("<int:pk>/export.jsonl", views.export_jsonl, name="export_jsonl"),
+    path("<int:pk>/images/", images.gallery, name="image_gallery"),
+    path("<int:pk>/images/panel/", images.panel, name="image_panel"),
+    path("<int:pk>/images/new/", images.create, name="image_create"),
+    path("<int:pk>/images/<int:job_id>/", images.status, name="image_status"),
+    path("<int:pk>/images/<int:job_id>/retry/", images.retry, name="image_retry"),
+    path("<int:pk>/images/<int:job_id>/file/", images.image_file, name="image_file"),
 ]

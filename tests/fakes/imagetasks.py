@@ -11,6 +11,7 @@ bench/images.py can use it as well.
 """
 from __future__ import annotations
 
+import os
 import struct
 import threading
 import time
@@ -22,12 +23,13 @@ from tests.fakes.upstream import Reply, json_reply
 CREATE_PATH = "/services/aigc/text2image/image-synthesis"
 
 
-def png_bytes(width: int = 2, height: int = 2, rgb: tuple[int, int, int] = (180, 30, 30)) -> bytes:
-    """A real, valid PNG (so the bytes that get stored can be checked as an image)."""
+def png_bytes(width: int = 2, height: int = 2, rgb: tuple[int, int, int] = (180, 30, 30), noise: bool = False) -> bytes:
+    """A real, valid PNG (so the bytes that get stored can be checked as an image); `noise` makes it
+    incompressible, for images of a given size in bytes (about 3 * width * height)."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    rows = b"".join(b"\x00" + (os.urandom(3 * width) if noise else bytes(rgb) * width) for _ in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
