@@ -112,6 +112,19 @@ def backend_config(credential: ApiCredential) -> BackendConfig:
     )  # fmt: skip
 
 
+def _process_alive(worker_id: str) -> bool:
+    parts = worker_id.split(":")
+    if len(parts) != 3 or not parts[1].isdigit():
+        return True  # not a default id (--worker-id): cannot tell, wait for the heartbeat to go stale
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
 BACKENDS = {
     CredentialKind.DASHSCOPE: DashScopeBackend,
     CredentialKind.OPENAI_COMPATIBLE: OpenAIImagesBackend,
@@ -125,7 +138,8 @@ def backend_for(credential: ApiCredential, http: httpx.Client) -> Any:
 
 class Worker:
     def __init__(self, *, worker_id: str | None = None, options: WorkerOptions | None = None) -> None:
-        self.id = worker_id or f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(3)}"
+        # host:pid:random; the host and pid let a worker on the same host see that a claim's process died.
+        self.id = worker_id or f"{socket.gethostname()[:30].replace(':', '-')}:{os.getpid()}:{secrets.token_hex(3)}"
         self.options = options or WorkerOptions()
         self.stop = threading.Event()
         self.wake = threading.Event()
@@ -174,7 +188,8 @@ class Worker:
         period = max(0.2, self.options.stale / 4)
         while not beat_stop.wait(period):
             try:
-                ImageJob.objects.filter(claimed_by=self.id, status__in=ImageJob.ACTIVE).update(heartbeat_at=timezone.now())
+                mine = ImageJob.objects.filter(claimed_by=self.id, status__in=ImageJob.ACTIVE)
+                mine.update(heartbeat_at=timezone.now())
             except DatabaseError:
                 logger.exception("image worker heartbeat failed")
             finally:
@@ -195,6 +210,7 @@ class Worker:
         now = timezone.now()
         claimable = Q(status__in=ImageJob.ACTIVE) & (
             Q(claimed_by="") | Q(heartbeat_at__lt=now - timedelta(seconds=self.options.stale)) | Q(heartbeat_at=None)
+            | Q(claimed_by__in=self._dead_local_workers())
         )
         take = {"claimed_by": self.id, "claimed_at": now, "heartbeat_at": now, "attempts": F("attempts") + 1}
         oldest_first = ImageJob.objects.filter(claimable).order_by("created_at", "pk").values_list("pk", flat=True)
@@ -214,13 +230,22 @@ class Worker:
             return None
         return ImageJob.objects.select_related("conversation__persona", "credential").get(pk=pk)
 
+    def _dead_local_workers(self) -> list[str]:
+        """Claims of workers on this host whose process is gone (a SIGKILL, a crash): taken over at once
+        instead of after the stale time. Other hosts' claims only go stale."""
+        host = self.id.split(":", 1)[0]
+        holders = (ImageJob.objects.filter(status__in=ImageJob.ACTIVE, claimed_by__startswith=host + ":")
+                   .exclude(claimed_by=self.id).values_list("claimed_by", flat=True).distinct())  # fmt: skip
+        return [holder for holder in holders if not _process_alive(holder)]
+
     # --- one job -----------------------------------------------------------------------------------
 
     def _run_job(self, job: ImageJob) -> None:
         started = time.monotonic()
         try:
             self.process(job)
-            logger.info("image job %s: %s in %.1fs (worker %s)", job.pk, job.status, time.monotonic() - started, self.id)
+            took = time.monotonic() - started
+            logger.info("image job %s: %s in %.1fs (worker %s)", job.pk, job.status, took, self.id)
         except Stopping:
             self._release(job)
             logger.info("image job %s released at %s (worker stopping)", job.pk, job.status)

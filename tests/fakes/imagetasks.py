@@ -68,13 +68,15 @@ class DashScopeTasks:
         task_id = str(uuid.uuid4())
         with self.lock:
             self.tasks[task_id] = {"created": time.time(), "prompt": body["input"]["prompt"]}
-        return json_reply(200, {"output": {"task_status": "PENDING", "task_id": task_id}, "request_id": "r-" + task_id[:8]})
+        output = {"task_status": "PENDING", "task_id": task_id}
+        return json_reply(200, {"output": output, "request_id": "r-" + task_id[:8]})
 
     def poll(self, request):
         task_id = request.path.rsplit("/", 1)[-1]
         task = self.tasks.get(task_id)
         if task is None:
-            return json_reply(200, {"request_id": "r-unknown", "output": {"task_id": task_id, "task_status": "UNKNOWN"}})
+            output = {"task_id": task_id, "task_status": "UNKNOWN"}
+            return json_reply(200, {"request_id": "r-unknown", "output": output})
         elapsed = time.time() - task["created"]
         output = {"task_id": task_id, "task_status": "PENDING" if elapsed < self.delay / 3 else "RUNNING"}
         if elapsed >= self.delay:

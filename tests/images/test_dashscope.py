@@ -45,7 +45,8 @@ def requests_to(upstream, path: str) -> list:
 
 def test_it_runs_pending_running_succeeded_and_stores_the_png(upstream, dashscope, alice, conversation, run_worker):
     upstream.route("POST", CREATE, created())
-    upstream.route("GET", "/bj/api/v1/tasks/t-1", task("PENDING"), task("RUNNING"), task("RUNNING"), succeeded(upstream))
+    polls = (task("PENDING"), task("RUNNING"), task("RUNNING"), succeeded(upstream))
+    upstream.route("GET", "/bj/api/v1/tasks/t-1", *polls)
     png_at(upstream)
     job = request_image(alice, conversation, "李白月下独酌")
 
@@ -82,7 +83,8 @@ def test_it_polls_on_a_growing_schedule_with_an_injected_sleep(upstream):
 
 
 def test_the_native_base_keeps_the_region_host():
-    assert native_base("https://dashscope-intl.aliyuncs.com/compatible-mode/v1") == "https://dashscope-intl.aliyuncs.com/api/v1"
+    intl = "https://dashscope-intl.aliyuncs.com"
+    assert native_base(intl + "/compatible-mode/v1") == intl + "/api/v1"
     assert native_base("https://dashscope.aliyuncs.com/compatible-mode/v1/") == "https://dashscope.aliyuncs.com/api/v1"
 
 
@@ -194,9 +196,9 @@ def test_an_invalid_key_at_create_is_not_retried(upstream, dashscope, alice, con
 def test_a_rate_limited_create_is_retried_and_then_polled(upstream, dashscope, alice, conversation, run_worker,
                                                           monkeypatch):
     monkeypatch.setattr("chat.images.backends.backoff_delay", lambda retries, hint: 0.01)
-    upstream.route("POST", CREATE, json_reply(429, {"code": "Throttling.RateQuota", "request_id": "r-429",
-                                                    "message": "Requests rate limit exceeded, please try again later."}),
-                   created())
+    throttled = {"code": "Throttling.RateQuota", "request_id": "r-429",
+                 "message": "Requests rate limit exceeded, please try again later."}
+    upstream.route("POST", CREATE, json_reply(429, throttled), created())
     upstream.route("GET", "/bj/api/v1/tasks/t-1", succeeded(upstream))
     png_at(upstream)
     job = request_image(alice, conversation, "敬亭山")

@@ -38,7 +38,8 @@ def test_openrouter_non_stream_decodes_the_data_url(upstream):
     message = {"role": "assistant", "content": "", "images": [{"type": "image_url", "image_url": {"url": DATA_URL}}]}
     upstream.route("POST", "/v1/chat/completions", json_reply(200, {"choices": [{"message": message}]}))
 
-    result = generate(OpenRouterBackend, upstream, "openrouter", "google/gemini-2.5-flash-image", site_url="https://x.test")
+    result = generate(OpenRouterBackend, upstream, "openrouter", "google/gemini-2.5-flash-image",
+                      site_url="https://x.test")
 
     assert result.data == PNG and result.mime == "image/png"
     [sent] = upstream.requests
@@ -157,7 +158,8 @@ def test_the_aspect_ratio_is_the_nearest_listed_one():
 @pytest.mark.django_db
 def test_a_relay_job_runs_end_to_end(upstream, alice, conversation, run_worker):
     site_credential("openai_compatible", upstream.url + "/v1", model="nano-banana")
-    upstream.route("POST", "/v1/images/generations", json_reply(200, {"data": [{"b64_json": base64.b64encode(PNG).decode()}]}))
+    answer = {"data": [{"b64_json": base64.b64encode(PNG).decode()}]}
+    upstream.route("POST", "/v1/images/generations", json_reply(200, answer))
     job = request_image(alice, conversation, "李白登黄鹤楼")
     assert job.backend == "openai_compatible" and job.model == "nano-banana"
 

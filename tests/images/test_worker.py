@@ -26,7 +26,8 @@ def test_a_job_is_claimed_by_one_worker_only(dashscope, alice, conversation):
 
 def test_a_stale_claim_is_taken_over_and_the_old_worker_is_fenced_off(dashscope, alice, conversation):
     job = request_image(alice, conversation, "李白月下独酌")
-    dead, alive = Worker(worker_id="dead", options=fast_options(stale=5)), Worker(worker_id="alive", options=fast_options(stale=5))
+    dead = Worker(worker_id="dead", options=fast_options(stale=5))
+    alive = Worker(worker_id="alive", options=fast_options(stale=5))
     claimed = dead.claim()
     ImageJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=6))
     assert alive.claim().pk == job.pk
@@ -89,3 +90,20 @@ def test_the_submit_limiter_allows_two_a_second():
         limiter.acquire()
         stamps.append(time.monotonic() - started)
     assert stamps[1] < 0.1 and 0.95 <= stamps[2] < 1.3 and 1.95 <= stamps[4] < 2.4
+
+
+def test_a_claim_of_a_dead_process_on_this_host_is_taken_over_at_once(dashscope, alice, conversation):
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    worker = Worker(options=fast_options(stale=3600))
+    host = worker.id.split(":")[0]
+    dead = request_image(alice, conversation, "一")
+    alive = request_image(alice, conversation, "二")
+    dead_id = f"{host}:{gone.stdout.strip()}:abc"
+    ImageJob.objects.filter(pk=dead.pk).update(status="generating", task_id="t", claimed_by=dead_id,
+                                               heartbeat_at=timezone.now())
+    ImageJob.objects.filter(pk=alive.pk).update(claimed_by=f"{host}:1:abc", heartbeat_at=timezone.now())  # pid 1 lives
+    assert worker.claim().pk == dead.pk
+    assert worker.claim() is None

@@ -38,6 +38,8 @@ def stored(world: ImageWorld, job: dict) -> bytes:
 def test_sigkill_mid_job_resumes_from_the_task_id(world, upstream):
     tasks = DashScopeTasks(upstream, delay=4.0)
     [job_id] = world.setup(jobs=1)
+    # A stale time longer than the test: the new worker must see that the old one's process is gone.
+    world.env["IMAGE_WORKER_STALE_SECONDS"] = "120"
     first = world.start_worker()
     world.wait_until(lambda jobs: jobs[0]["status"] == "generating" and jobs[0]["task_id"], timeout=30)
     time.sleep(0.5)  # a poll or two in flight
