@@ -178,3 +178,16 @@ def test_retry_of_a_failed_job_makes_a_new_one(alice_client, dashscope, alice, c
                                  headers={"HX-Request": "true"})
     new = ImageJob.objects.exclude(pk=failed.pk).get()
     assert response.status_code == 200 and new.prompt == "黄鹤楼" and new.status == "queued"
+
+
+def test_deleting_the_conversation_deletes_its_image_files(alice, conversation, django_capture_on_commit_callbacks):
+    from django.core.files.storage import default_storage
+
+    from chat.services import conversation_delete
+
+    job = done_job(alice, conversation)
+    name = job.image.name
+    assert default_storage.exists(name)
+    with django_capture_on_commit_callbacks(execute=True):
+        conversation_delete(conversation=conversation)
+    assert not ImageJob.objects.exists() and not default_storage.exists(name)
