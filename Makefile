@@ -7,7 +7,10 @@ MANAGE := $(BIN)/python manage.py
 
 .PHONY: run test test-real-model setup test-setup browser postgres check-migrations clean
 
+# The site and the image worker together; Ctrl-C (or the end of daphne) stops both.
 run: setup
+	@$(MANAGE) imageworker & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) guyue.asgi:application
 
 test: test-setup check-migrations

@@ -5,3 +5,6 @@ class ChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "chat"
     verbose_name = "对话"
+
+    def ready(self) -> None:
+        from chat.images import signals  # noqa: F401  (connects the receivers)

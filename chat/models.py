@@ -180,3 +180,75 @@ class ToolRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.summary}"
+def image_upload_to(job: ImageJob, filename: str) -> str:
+    # Never under a public media prefix: files are served by an owner-checked view (chat/images/views.py).
+    return f"images/{job.owner_id}/{filename}"
+
+
+class ImageJobQuerySet(models.QuerySet):
+    def for_user(self, user) -> ImageJobQuerySet:
+        return self.filter(owner=user)
+
+
+class ImageJob(models.Model):
+    """One image request and its way through the worker (docs/images.md)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "排队中"
+        SUBMITTING = "submitting", "提交中"
+        GENERATING = "generating", "生成中"
+        DONE = "done", "已完成"
+        FAILED = "failed", "失败"
+        BLOCKED = "blocked", "未通过审核"
+
+    ACTIVE = (Status.QUEUED, Status.SUBMITTING, Status.GENERATING)
+    FINAL = (Status.DONE, Status.FAILED, Status.BLOCKED)
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="image_jobs")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="image_jobs")
+    source_message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The key chosen when the job was made: a provider task only exists under the account that created it.
+    credential = models.ForeignKey(
+        "accounts.ApiCredential", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    prompt = models.TextField("描述")
+    actual_prompt = models.TextField("实际提示词", blank=True)
+    negative_prompt = models.TextField("反向提示词", blank=True)
+    revised_prompt = models.TextField("服务端改写后的提示词", blank=True)
+    size = models.CharField(max_length=20, default="1024*1024")
+    backend = models.CharField(max_length=20, blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    task_id = models.CharField(max_length=100, blank=True)
+    error_kind = models.CharField(max_length=20, blank=True)
+    error_message = models.CharField(max_length=300, blank=True)
+    warning = models.CharField(max_length=300, blank=True)
+    image = models.FileField(upload_to=image_upload_to, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)  # claims by a worker
+    submissions = models.PositiveSmallIntegerField(default=0)  # generation requests sent upstream
+    claimed_by = models.CharField(max_length=64, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    poll_since = models.DateTimeField(null=True, blank=True)  # the poll deadline counts from here
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ImageJobQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "图像任务"
+        verbose_name_plural = "图像任务"
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["status", "heartbeat_at"]),
+            models.Index(fields=["conversation", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()}: {self.prompt[:30]}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from chat import memory_views, views
+from chat.images import views as images
 
 app_name = "chat"
 
@@ -26,4 +27,10 @@ urlpatterns = [
     path("memories/export.json", memory_views.export, name="memory_export"),
     path("memories/wipe/", memory_views.wipe, name="memory_wipe"),
     path("memories/auto/", memory_views.auto, name="memory_auto"),
+    path("<int:pk>/images/", images.gallery, name="image_gallery"),
+    path("<int:pk>/images/panel/", images.panel, name="image_panel"),
+    path("<int:pk>/images/new/", images.create, name="image_create"),
+    path("<int:pk>/images/<int:job_id>/", images.status, name="image_status"),
+    path("<int:pk>/images/<int:job_id>/retry/", images.retry, name="image_retry"),
+    path("<int:pk>/images/<int:job_id>/file/", images.image_file, name="image_file"),
 ]

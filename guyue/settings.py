@@ -7,7 +7,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from guyue.lib.env import env_bool, env_int, env_list, env_str, load_dotenv
+from guyue.lib.env import env_bool, env_float, env_int, env_list, env_str, load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env")
@@ -153,6 +153,23 @@ KEYCHECK_TIMEOUT = float(env_int("KEYCHECK_TIMEOUT", 10))
 KEYCHECK_LIMIT_PER_10_MINUTES = env_int("KEYCHECK_LIMIT_PER_10_MINUTES", 20)
 # host:port pairs a *user's* base URL may use even though they resolve to private addresses.
 USER_BASE_URL_ALLOWED_HOSTS = env_list("USER_BASE_URL_ALLOWED_HOSTS", [])
+
+# --- Images (docs/images.md) -----------------------------------------------------------------
+IMAGE_SIZE = env_str("IMAGE_SIZE", "1024*1024")  # W*H; each side 512-1440 for wan2.2-t2i-flash
+IMAGE_PROMPT_MAX_CHARS = env_int("IMAGE_PROMPT_MAX_CHARS", 300)  # wan2.2 truncates prompts past 500
+IMAGE_LIMIT_PER_HOUR = env_int("IMAGE_LIMIT_PER_HOUR", 30)
+IMAGE_POLL_INTERVAL = env_float("IMAGE_POLL_INTERVAL", 2.0)  # first wait between task polls
+IMAGE_POLL_MAX_INTERVAL = env_float("IMAGE_POLL_MAX_INTERVAL", 10.0)  # the backoff stops growing here
+IMAGE_POLL_DEADLINE = env_int("IMAGE_POLL_DEADLINE", 180)  # seconds of polling before a job times out
+IMAGE_REQUEST_TIMEOUT = env_int("IMAGE_REQUEST_TIMEOUT", 180)  # synchronous image calls take 10-60 s or more
+IMAGE_SUBMITS_PER_SECOND = env_int("IMAGE_SUBMITS_PER_SECOND", 2)  # DashScope allows 2 task submissions a second
+IMAGE_WORKER_CONCURRENCY = env_int("IMAGE_WORKER_CONCURRENCY", 2)  # jobs one worker process runs at once
+IMAGE_WORKER_IDLE_SECONDS = env_float("IMAGE_WORKER_IDLE_SECONDS", 1.0)  # longest idle sleep between queue checks
+IMAGE_WORKER_STALE_SECONDS = env_int("IMAGE_WORKER_STALE_SECONDS", 30)  # a claim without heartbeat this long is taken over
+# Hosts generated images may be downloaded from ("." prefix = the domain and its subdomains).
+# DashScope results come from OSS; relay URLs must also resolve to public addresses.
+IMAGE_DOWNLOAD_ALLOWED_HOSTS = env_list("IMAGE_DOWNLOAD_ALLOWED_HOSTS", [".aliyuncs.com"])
+IMAGE_MAX_BYTES = env_int("IMAGE_MAX_BYTES", 20 * 1024 * 1024)
 
 # --- Locale -----------------------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"

@@ -4,6 +4,7 @@ Stdlib only, apart from the optional pytest fixture at the bottom.
 
     with Upstream() as up:
         up.route("POST", "/v1/chat/completions", sse_reply([{"a": 1}, 0.05, "data: [DONE]\\n\\n"], stride=1))
+        up.route("GET", "/tasks/", lambda request: json_reply(200, {...}), path_prefix=True, repeat=True)
         ... call up.url ...
         assert up.requests[0].json()["stream"] is True
 """
@@ -217,6 +218,8 @@ class Upstream:
                 except EOFError:
                     return
                 reply = self._take(rec.method, rec.path)
+                if callable(reply):  # a handler builds its reply from the request (stateful fakes)
+                    reply = reply(rec)
                 if reply is None:
                     rec.unscripted = True
                     reply = json_reply(599, {"error": "unscripted"})

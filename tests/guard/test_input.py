@@ -257,9 +257,10 @@ def test_long_templates_are_classified_in_linear_time(li_bai):
     assert classify(text, li_bai).category in (JAILBREAK, UNSAFE)  # warm up
     timings = []
     for _ in range(20):
-        started = time.perf_counter()
+        # CPU time of this thread: on a shared machine, wall time also counts other processes' turns.
+        started = time.thread_time()
         classify(text, li_bai)
-        timings.append(time.perf_counter() - started)
+        timings.append(time.thread_time() - started)
     timings.sort()
     # About 4 ms here; a quadratic pattern takes hundreds. The bound leaves room for a slow CI machine.
     assert timings[18] < 0.025, timings
