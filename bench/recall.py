@@ -15,7 +15,8 @@ figures seeded, removed at the end unless --keep):
   same index_text as the site), with synchronous=OFF during the fill only;
 - timing: for 200 queries (the labelled ones plus generated ones, each addressed to a figure) the
   real `recall_for` (pinned + relevant memories + exchanges from the heavy user's other
-  conversations with that figure, as a reply does it) and `relevant_memories` alone;
+  conversations with that figure, as a reply does it) and `relevant_memories` alone; each query
+  `--rounds` times (median kept), wall and CPU time, and the load average around the timing;
 - quality: recall@5 = share of labelled queries whose planted memory is in the top 5 of
   `relevant_memories` (no labelled memory is pinned), for the main set (PAIRS, the headline) and
   the held-out set (HELDOUT, never tuned on; --hide-heldout leaves it unscored while tuning), and
