@@ -231,3 +231,27 @@ async def test_regenerating_a_reply_to_a_command_runs_it_again(alice, conversati
     assert upstream.requests[1].json()["messages"][-1]["role"] == "tool"
     assert await ToolRun.objects.acount() == 2
     await ws.disconnect()
+
+
+async def test_the_paint_command_queues_an_image_job_and_the_card_follows_it(alice, conversation, credential, upstream):
+    from chat.models import ImageJob
+
+    upstream.route("POST", PATH, stream("好，且请画师为白作一幅。"))
+    ws = await connect(alice, conversation.pk)
+    frames = await _send(ws, {"type": "send", "text": "/画 月下独酌的李白"})
+    job = await ImageJob.objects.aget()
+    assert (job.owner_id, job.conversation_id, job.prompt, job.status) == (alice.pk, conversation.pk, "月下独酌的李白", "queued")
+    card = next(f for f in frames if f["type"] == "tool")
+    assert card["name"] == "generate_image" and f"/chat/{conversation.pk}/images/{job.pk}/" in card["html"]
+    assert "画作正在生成" in upstream.requests[0].json()["messages"][-1]["content"]
+    assert [r.path for r in upstream.requests] == ["/v1/chat/completions"]  # the worker draws it, not the reply
+    await ws.disconnect()
+
+
+def test_a_blocked_image_prompt_makes_a_blocked_job_and_no_call(alice, conversation, upstream):
+    _, _, result = registry.run("generate_image", '{"prompt": "血肉横飞、肢体残缺的刑场"}', context_for(alice, conversation))
+    from chat.models import ImageJob
+
+    job = ImageJob.objects.get()
+    assert job.status == "blocked" and not result.ok and "未通过审核" in result.data["作画"]
+    assert upstream.requests == []
