@@ -149,7 +149,8 @@ class Memory(models.Model):
         verbose_name = "记忆"
         verbose_name_plural = "记忆"
         ordering = ["-pinned", "-updated_at", "-pk"]
-        indexes = [models.Index(fields=["owner", "persona", "pinned"])]
+        # Pinned first: recall reads a user's pinned rows of a figure and of the profile every reply.
+        indexes = [models.Index(fields=["owner", "pinned", "persona"])]
 
     def __str__(self) -> str:
         return self.content[:30]

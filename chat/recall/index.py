@@ -46,12 +46,13 @@ def create_tables(schema_editor) -> None:
                 "scope, grams, singles, tokenize = 'unicode61 remove_diacritics 0')"
             )
         else:
+            # scope is an array: a scene's message belongs to both figures' scopes.
             schema_editor.execute(
-                f"CREATE TABLE IF NOT EXISTS {table}_idx (id bigint PRIMARY KEY, scope varchar(40) NOT NULL, "
+                f"CREATE TABLE IF NOT EXISTS {table}_idx (id bigint PRIMARY KEY, scope text[] NOT NULL, "
                 "doc tsvector NOT NULL)"
             )
             schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {table}_doc ON {table}_idx USING gin (doc)")
-            schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {table}_scope ON {table}_idx (scope)")
+            schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {table}_scope ON {table}_idx USING gin (scope)")
 
 
 def drop_tables(schema_editor) -> None:
@@ -78,7 +79,7 @@ def put(table: str, rows: Iterable[tuple[int, Sequence[str], str]], *, new: bool
     if _sqlite():
         rows = [_sqlite_row(pk, scopes, text) for pk, scopes, text in rows]
     else:
-        rows = [(pk, " ".join(scopes), *index_text(text)) for pk, scopes, text in rows]
+        rows = [(pk, list(scopes), *index_text(text)) for pk, scopes, text in rows]
     if not rows:
         return
     if not new:
@@ -180,7 +181,7 @@ def search(table: str, scopes: Sequence[str], text: str, limit: int) -> list[tup
             return _rerank(scopes, terms, cursor.fetchall(), limit)
         cursor.execute(
             f"SELECT id, ts_rank(doc, q) AS score FROM {table}_idx, to_tsquery('simple', %s) q "
-            "WHERE scope = ANY(%s) AND doc @@ q ORDER BY score DESC, id DESC LIMIT %s",
+            "WHERE scope && %s::text[] AND doc @@ q ORDER BY score DESC, id DESC LIMIT %s",
             [_ts_query(terms), list(scopes), limit],
         )
         return [(pk, float(score)) for pk, score in cursor.fetchall()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -288,3 +289,19 @@ def test_preferences_form_on_the_chat_page(alice, alice_client, bob, conversatio
     assert not FigurePreference.objects.filter(owner=bob).exists()
     page = alice_client.get(reverse("chat:page", args=[conversation.pk])).content.decode()
     assert 'value="温和耐心"' in page
+
+
+def test_the_index_can_be_rebuilt_from_the_rows(alice, li_bai, conversation):
+    from django.core.management import call_command
+    from django.db import connection
+
+    memory, _ = memory_add(owner=alice, persona=li_bai, content="用户住在杭州西湖边")
+    asked = _ask(conversation, "互联网是何物？")
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM recall_memory_fts")
+        cursor.execute("DELETE FROM recall_message_fts")
+    assert relevant_memories(alice, li_bai.pk, "西湖") == []
+    call_command("recallindex", stdout=io.StringIO())
+    assert [m.pk for m in relevant_memories(alice, li_bai.pk, "西湖")] == [memory.pk]
+    other = services.conversation_start(owner=alice, persona=li_bai)
+    assert recall_for(alice, other, li_bai.pk, "互联网").message_ids == [asked.pk]
