@@ -37,8 +37,9 @@ def _memory_line(memory: Memory) -> str:
 
 def relevant_memories(owner, persona_id: int, text: str, limit: int = TOP_MEMORIES) -> list[Memory]:
     hits = index.search(index.MEMORY, memory_scopes(owner.pk, persona_id), text, limit * 2)
+    # No ordering: with Meta's ordering SQLite walks the owner's index instead of looking up the ids.
     by_id = (
-        Memory.objects.for_user(owner).filter(Q(persona_id=persona_id) | Q(persona__isnull=True))
+        Memory.objects.for_user(owner).filter(Q(persona_id=persona_id) | Q(persona__isnull=True)).order_by()
         .in_bulk([pk for pk, _ in hits])
     )
     return [by_id[pk] for pk, _ in hits if pk in by_id][:limit]
@@ -75,8 +76,10 @@ def recall_for(owner, conversation: Conversation, persona_id: int, text: str,
     """Everything recalled for one reply: pinned memories (all, up to MAX_PINNED), then the most
     relevant others, then earlier exchanges, each added while the budget lasts."""
     recalled, room = Recalled(), budget
+    # `pinned__in=[True]`: Django writes `pinned=True` as a bare column, which SQLite cannot seek an
+    # index with; IN (1) uses the (owner, pinned, persona) index instead of reading every memory.
     pinned = list(
-        Memory.objects.for_user(owner).filter(Q(persona_id=persona_id) | Q(persona__isnull=True), pinned=True)
+        Memory.objects.for_user(owner).filter(Q(persona_id=persona_id) | Q(persona__isnull=True), pinned__in=[True])
         .order_by("-updated_at")[:MAX_PINNED]
     )
     seen = {m.pk for m in pinned}
