@@ -68,9 +68,13 @@ def _load() -> None:
     from chat.tools import era, image, knowledge, memory, style  # noqa: F401
 
 
+ORDER = ("history_search", "era_check", "generate_image", "screen_portrayals", "style_adapter", "remember")
+
+
 def tools() -> dict[str, Tool]:
+    """Every tool, in MISSION §2's order (the toolbar's)."""
     _load()  # cheap after the first time: the modules are already imported
-    return REGISTRY
+    return {name: REGISTRY[name] for name in sorted(REGISTRY, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER))}
 
 
 def definitions(names: list[str] | None = None) -> list[dict]:
