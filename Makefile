@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: run test test-real-model setup test-setup browser postgres check-migrations clean
+.PHONY: run test test-real-model setup test-setup browser postgres check-migrations clean css css-check fonts lighthouse
 
 # The site and the image worker together; Ctrl-C (or the end of daphne) stops both.
 run: setup
@@ -13,7 +13,7 @@ run: setup
 	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) guyue.asgi:application
 
-test: test-setup check-migrations
+test: test-setup check-migrations css-check
 	$(BIN)/python -m pytest
 
 # A real OpenAI-compatible server (llama.cpp + Gemma 3 270M) in its own venv; the build takes minutes.
@@ -49,7 +49,7 @@ setup: $(VENV)/.installed .env
 	$(MANAGE) envcredentials
 	$(MANAGE) collectstatic --noinput --verbosity 0
 
-test-setup: setup $(VENV)/.installed-test browser postgres
+test-setup: setup $(VENV)/.installed-test browser postgres $(NODE_STAMP)
 
 # Browser tests drive Debian's Chromium (Playwright never downloads a browser here).
 browser:
@@ -58,6 +58,32 @@ browser:
 # The PostgreSQL tests start a throwaway server from Debian's postgresql package.
 postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+# --- front end: build-time only; the built CSS and font slices are committed ----------------------
+# Node is needed to change the look, never to run the site.
+NODE_STAMP := node_modules/.installed
+TAILWIND := node_modules/.bin/tailwindcss -i frontend/site.css --minify
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Copy the body font's unicode-range slices and cut the title font down to what titles use.
+fonts: $(NODE_STAMP)
+	node frontend/build-fonts.mjs
+
+css: $(NODE_STAMP)
+	$(TAILWIND) -o static/css/site.css 2>/dev/null
+
+# Fails when static/css/site.css is not what frontend/ and the templates compile to.
+css-check: $(NODE_STAMP)
+	@tmp=$$(mktemp --suffix=.css); $(TAILWIND) -o $$tmp 2>/dev/null; \
+	if cmp -s $$tmp static/css/site.css; then rm -f $$tmp; echo "css-check: static/css/site.css is up to date"; \
+	else rm -f $$tmp; echo "css-check: static/css/site.css is stale: run make css and commit it" >&2; exit 1; fi
+
+# Lighthouse (npm) in Debian's Chromium against a live daphne; prints a JSON summary last.
+lighthouse: test-setup
+	$(BIN)/python bench/lighthouse.py
 
 check-migrations: $(VENV)/.installed
 	$(MANAGE) makemigrations --check --dry-run

@@ -67,7 +67,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _extract_on_leave(self) -> None:
         """Leaving a conversation with new things said is when its memories are picked out."""
-        enabled = settings.MEMORY_EXTRACT_ON_LEAVE and self.user.memory_auto
+        enabled = settings.MEMORY_EXTRACTION and settings.MEMORY_EXTRACT_ON_LEAVE and self.user.memory_auto
         if not extraction_due(self.conversation, self.branch, enabled=enabled, leaving=True):
             return
         try:

@@ -37,6 +37,21 @@ def branch_messages(conversation: Conversation, tree: Tree | None = None) -> lis
     return [by_id[pk] for pk in path]
 
 
+def branch_window(conversation: Conversation, tree: Tree, *, before: int | None = None,
+                  limit: int) -> tuple[list[Message], int | None, int]:
+    """The last `limit` messages of the shown branch (above `before` when given), and the id and
+    count of what is still earlier. Only the window is fetched, so a 2,000-message branch costs
+    no more than a short one."""
+    path = tree.path_to(conversation.active_leaf_id)
+    if before is not None and before not in path:
+        return [], None, 0  # the branch changed since that button was drawn
+    end = path.index(before) if before is not None else len(path)
+    start = max(0, end - limit)
+    window = path[start:end]
+    by_id = conversation.messages.in_bulk(window)
+    return [by_id[pk] for pk in window], (window[0] if start else None), start
+
+
 def conversations_with(user, persona) -> list[Conversation]:
     """The user's conversations with one figure, newest first (archived ones included)."""
     return list(Conversation.objects.for_user(user).filter(persona=persona).order_by("-updated_at", "-pk"))

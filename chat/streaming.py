@@ -255,7 +255,8 @@ class ReplyRun:
             task.add_done_callback(self._summary_done)
 
     def _maybe_extract(self, config: ProviderConfig, reply: Message) -> None:
-        if extraction_due(self.conversation, [*self.branch, reply], enabled=self.user.memory_auto):
+        enabled = settings.MEMORY_EXTRACTION and self.user.memory_auto
+        if extraction_due(self.conversation, [*self.branch, reply], enabled=enabled):
             schedule_extraction(self.conversation.pk, config)
 
     def _summary_done(self, task: asyncio.Task) -> None:

@@ -26,14 +26,18 @@ from chat.scenes import speaker_of
 from personas.models import Persona
 
 PAGE = "chat/page.html"
+# Messages rendered at first; older ones come with "加载更早的对话" a page at a time.
+MESSAGES_PER_PAGE = 40
 
 
-def _bubbles(conversation: Conversation) -> list[str]:
+def _bubbles(conversation: Conversation, before: int | None = None) -> dict:
     tree = selectors.conversation_tree(conversation)
-    branch = selectors.branch_messages(conversation, tree)
-    runs = selectors.tool_runs_by_message(branch)
-    return [render_bubble(m, siblings=tree.siblings(m.pk), persona=speaker_of(m, conversation), tool_runs=runs.get(m.pk, ()))
-            for m in branch]
+    window, earlier_id, earlier_count = selectors.branch_window(
+        conversation, tree, before=before, limit=MESSAGES_PER_PAGE)
+    runs = selectors.tool_runs_by_message(window)
+    bubbles = [render_bubble(m, siblings=tree.siblings(m.pk), persona=speaker_of(m, conversation), tool_runs=runs.get(m.pk, ()))
+               for m in window]
+    return {"bubbles": bubbles, "earlier_id": earlier_id, "earlier_count": earlier_count}
 
 
 def _list_context(request: HttpRequest, conversation: Conversation) -> dict:
@@ -76,7 +80,7 @@ def page(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = selectors.get_conversation_for_user(request.user, pk)
     context = {
         **_list_context(request, conversation),
-        "bubbles": _bubbles(conversation),
+        **_bubbles(conversation),
         "figures": Persona.objects.published(),
         "settings_form": _settings_form(conversation),
         "credential": credential_resolve(request.user),
@@ -122,8 +126,7 @@ async def callback(request: HttpRequest, pk: int) -> HttpResponse:
                 await sync_to_async(notify.conversation_changed)(conversation.pk)
             elif not notice:
                 notice = "未能写出接续的问候，请直接开始对话。"
-    context = {"conversation": conversation, "bubbles": await sync_to_async(_bubbles)(conversation),
-               "callback_notice": notice}
+    context = {"conversation": conversation, **await sync_to_async(_bubbles)(conversation), "callback_notice": notice}
     return await sync_to_async(render)(request, f"{PAGE}#message-list", context)
 
 
@@ -131,7 +134,11 @@ async def callback(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def message_list(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = selectors.get_conversation_for_user(request.user, pk)
-    return render(request, f"{PAGE}#message-list", {"conversation": conversation, "bubbles": _bubbles(conversation)})
+    before = request.GET.get("before", "")
+    if before.isdigit():  # an older page, swapped in place of its "加载更早的对话" button
+        return render(request, f"{PAGE}#earlier-messages", {"conversation": conversation,
+                                                            **_bubbles(conversation, int(before))})
+    return render(request, f"{PAGE}#message-list", {"conversation": conversation, **_bubbles(conversation)})
 
 
 @login_required
@@ -143,7 +150,7 @@ def switch(request: HttpRequest, pk: int, message_id: int) -> HttpResponse:
     notify.conversation_changed(conversation.pk)  # an open socket must answer from the new branch
     if not request.htmx:
         return redirect("chat:page", conversation.pk)
-    return render(request, f"{PAGE}#message-list", {"conversation": conversation, "bubbles": _bubbles(conversation)})
+    return render(request, f"{PAGE}#message-list", {"conversation": conversation, **_bubbles(conversation)})
 
 
 def _conversation_list(request: HttpRequest, conversation: Conversation, status: int = 200, **extra) -> HttpResponse:

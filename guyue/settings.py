@@ -146,7 +146,9 @@ GUARD_MODEL_JUDGE = env_bool("GUARD_MODEL_JUDGE", False)
 # The canary and copied instructions are tracked exactly whatever this is; the cost is first-text delay.
 OUTPUT_GUARD_HOLDBACK = env_int("OUTPUT_GUARD_HOLDBACK", 24)
 PROMPT_TOKEN_BUDGET = env_int("PROMPT_TOKEN_BUDGET", 24000)
-# Leaving a conversation with new messages runs the automatic memory extraction (docs/memory.md).
+# Automatic memory extraction (docs/memory.md): site-wide switch (each user can also turn it off),
+# and whether leaving a conversation with new messages runs it.
+MEMORY_EXTRACTION = env_bool("MEMORY_EXTRACTION", True)
 MEMORY_EXTRACT_ON_LEAVE = env_bool("MEMORY_EXTRACT_ON_LEAVE", True)
 REPLY_MAX_TOKENS = env_int("REPLY_MAX_TOKENS", 2048)
 KEYCHECK_TIMEOUT = float(env_int("KEYCHECK_TIMEOUT", 10))

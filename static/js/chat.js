@@ -11,6 +11,8 @@
   const notice = document.getElementById("chat-notice");
   const status = document.getElementById("chat-connection");
   const side = root.querySelector(".chat-side");
+  const announcer = document.getElementById("chat-announcer");
+  const calm = window.matchMedia("(prefers-reduced-motion: reduce)");
   const wsUrl = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + root.dataset.wsPath;
 
   let socket = null;
@@ -22,16 +24,23 @@
   let composing = false;
   let streamBubble = null;
 
+  // The brush: every character gets the moment it should appear as a CSS animation-delay, so the
+  // pace stays even when the network delivers text in bursts, and no timer runs per character.
+  const STROKE_MS = 45;       // one character
+  const PAUSE_MS = { "，": 160, "、": 140, "；": 200, "：": 180, "。": 320, "！": 320, "？": 320, "\n": 240 };
+  const MAX_BACKLOG_MS = 2500; // never fall further behind the model than this: write faster instead
+  let penAt = 0;               // when the brush will be free, in performance.now() time
+  let sentence = "";           // text of the sentence being written, for the live region
+  const SENTENCE_END = /[。！？!?\n]/;
   const list = () => document.getElementById("message-list"); // htmx swaps replace the element
   const bubbles = () => Array.from(list().querySelectorAll("article.message[data-id]"));
   const lastId = () => { const all = bubbles(); return all.length ? Number(all[all.length - 1].dataset.id) : null; };
 
-  function nearBottom() {
-    return window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 160;
-  }
-  function scrollDown(force) {
-    if (force || nearBottom()) window.scrollTo({ top: document.documentElement.scrollHeight });
-  }
+  // The conversation scrolls in #message-scroller, a column-reverse box: scrollTop 0 is the newest
+  // message and scrolling up goes negative, so "at the bottom" needs no height arithmetic.
+  const scroller = document.getElementById("message-scroller");
+  function nearBottom() { return Math.abs(scroller.scrollTop) < 160; }
+  function scrollDown(force) { if (force || nearBottom()) scroller.scrollTop = 0; }
 
   function showNotice(text) { notice.textContent = text || ""; }
 
@@ -59,8 +68,12 @@
 
   function place(message, replacing) {
     const el = fromHtml(message.html);
+    const shown = document.getElementById(`message-${message.id}`); // already there after a reload
     if (replacing && replacing.isConnected) {
       replacing.replaceWith(el);
+      if (shown && shown !== replacing) shown.remove();
+    } else if (shown) {
+      shown.replaceWith(el);
     } else {
       if (message.parent_id !== null) truncateAfter(message.parent_id);
       list().append(el);
@@ -74,27 +87,78 @@
     streamBubble = document.createElement("article");
     streamBubble.className = "message message-assistant streaming";
     streamBubble.setAttribute("aria-busy", "true");
+    const head = document.createElement("header");
+    head.className = "message-head";
+    head.setAttribute("aria-hidden", "true");
+    head.textContent = "执笔中……";
     const body = document.createElement("div");
     body.className = "message-body streaming-text";
-    streamBubble.append(body);
+    streamBubble.append(head, body);
     list().append(streamBubble);
+    penAt = performance.now();
+    sentence = "";
+    announcer.textContent = "";
     scrollDown(true);
   }
 
-  // Each delta becomes spans of plain text; CSS fades them in like ink soaking into paper.
+  // Screen readers hear the reply a sentence at a time, when the brush reaches the sentence's end.
+  function announce(text) {
+    const line = text.trim();
+    if (!line) return;
+    const p = document.createElement("p");
+    p.textContent = line;
+    announcer.append(p);
+    while (announcer.childElementCount > 3) announcer.firstElementChild.remove();
+  }
+  function announceAt(text, at) {
+    const wait = at - performance.now();
+    if (wait <= 0) announce(text); else setTimeout(() => announce(text), wait);
+  }
+
+  // Each delta becomes spans of plain text (never HTML); CSS lets them soak in like ink.
   function appendDelta(text) {
     if (!streamBubble) return;
     const body = streamBubble.querySelector(".streaming-text");
+    const now = performance.now();
     const chars = Array.from(text);
-    const step = Math.min(30, 50 / Math.max(chars.length, 1));
-    chars.forEach((ch, i) => {
+    const backlog = Math.max(0, penAt - now);
+    // Behind by more than the cap: shorten the strokes of this burst rather than lag further.
+    const squeeze = Math.min(1, Math.max(0.15, (MAX_BACKLOG_MS - backlog) / (chars.length * STROKE_MS || 1)));
+    penAt = Math.max(penAt, now);
+    const fragment = document.createDocumentFragment();
+    for (const ch of chars) {
       const span = document.createElement("span");
       span.className = "ink";
-      span.style.animationDelay = `${Math.round(i * step)}ms`;
+      if (!calm.matches) span.style.animationDelay = `${Math.round(penAt - now)}ms`;
       span.textContent = ch;
-      body.append(span);
-    });
+      fragment.append(span);
+      penAt += (STROKE_MS + (PAUSE_MS[ch] || 0)) * squeeze;
+      sentence += ch;
+      if (SENTENCE_END.test(ch)) { announceAt(sentence, calm.matches ? now : penAt); sentence = ""; }
+    }
+    body.append(fragment);
     scrollDown(false);
+  }
+
+  // The finished bubble replaces the streamed one once the brush has caught up with the text.
+  function finishStream(frame) {
+    const bubble = streamBubble;
+    // The reply is saved: while the pen catches up, a message sent now must still follow it.
+    if (bubble) bubble.dataset.id = frame.message.id;
+    const wait = calm.matches ? 0 : Math.max(0, penAt - performance.now());
+    const rest = sentence;
+    sentence = "";
+    const swap = () => {
+      const detached = bubble && !bubble.isConnected;
+      place(frame.message, bubble);
+      const placed = document.getElementById(`message-${frame.message.id}`);
+      if (placed && frame.message.status === "complete") placed.classList.add("is-fresh");
+      announce(rest);
+      if (frame.message.status === "stopped") announce("（已停止）");
+      // The user switched branches mid-stream: the server moved to the new reply, so follow it.
+      if (detached) reloadMessages();
+    };
+    if (wait > 0) setTimeout(swap, wait); else swap();
   }
 
   function reloadMessages() {
@@ -123,12 +187,9 @@
     },
     delta(frame) { appendDelta(frame.text); },
     reply_end(frame) {
-      const detached = streamBubble && !streamBubble.isConnected;
-      place(frame.message, streamBubble);
+      finishStream(frame);
       streamBubble = null;
       streaming = false;
-      // The user switched branches mid-stream: the server moved to the new reply, so follow it.
-      if (detached) reloadMessages();
     },
     error(frame) {
       awaiting = null;
@@ -270,13 +331,33 @@
     if (button.dataset.action === "edit") openEditor(bubble, messageId);
   });
 
-  // On phones the side column is a closed drawer; on wider screens it is always open.
+  // The input's typewriter feel: each keystroke strikes a faint line under the paper.
+  input.addEventListener("input", () => {
+    input.classList.remove("is-typing");
+    void input.offsetWidth; // restart the CSS animation
+    input.classList.add("is-typing");
+  });
+
+  // On phones the side column is a drawer over the conversation; on wider screens it is always open.
   const wide = window.matchMedia("(min-width: 721px)");
   const fitSide = () => { if (side) side.open = wide.matches; };
   wide.addEventListener("change", fitSide);
   fitSide();
+  if (side) {
+    const closeDrawer = () => {
+      if (wide.matches || !side.open) return;
+      side.open = false;
+      side.querySelector("summary").focus();
+    };
+    side.addEventListener("toggle", () => {
+      if (side.open && !wide.matches) side.querySelector("[data-drawer-close]").focus();
+    });
+    side.querySelector("[data-drawer-close]").addEventListener("click", closeDrawer);
+    // A tap on the dimmed conversation (the details box itself, outside the panel) closes it.
+    side.addEventListener("click", (event) => { if (event.target === side) closeDrawer(); });
+    document.addEventListener("keydown", (event) => { if (event.key === "Escape") closeDrawer(); });
+  }
 
-  updateControls();
-  scrollDown(true);
+  updateControls(); // no initial scroll: the column-reverse box already opens at the newest message
   connect();
 })();

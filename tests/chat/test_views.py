@@ -4,9 +4,10 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import ApiCredential, CredentialStatus
-from chat import services
+from chat import selectors, services
 from chat.models import Conversation, Message
 from personas.models import LifeStage, StylePreset
+from chat.views import MESSAGES_PER_PAGE
 from tests.personas.factories import make_persona
 
 pytestmark = pytest.mark.django_db
@@ -193,7 +194,62 @@ def test_the_page_costs_a_constant_number_of_queries(alice_client, conversation,
     # the figure preference, and the leaf (is a callback greeting on offer?)
     with django_assert_max_num_queries(14):
         response = alice_client.get(_url("page", conversation))
-    assert response.content.decode().count('<article class="message') == 2 * turns + 1
+    assert response.content.decode().count('<article class="message') == min(2 * turns + 1, MESSAGES_PER_PAGE)
+
+
+def _long(conversation, turns):
+    for i in range(turns):
+        _ask(conversation, f"问{i}", f"答{i}")
+    return selectors.branch_messages(conversation)
+
+
+def test_a_long_conversation_opens_with_only_its_latest_messages(alice_client, conversation):
+    branch = _long(conversation, 45)  # 91 messages
+    html = alice_client.get(_url("page", conversation)).content.decode()
+    assert html.count('<article class="message') == MESSAGES_PER_PAGE
+    assert f'id="message-{branch[-1].pk}"' in html and f'id="message-{branch[-40].pk}"' in html
+    assert f'id="message-{branch[-41].pk}"' not in html
+    assert "加载更早的对话（还有 51 条）" in html
+    assert f'{_url("messages", conversation)}?before={branch[-40].pk}' in html
+
+
+def test_earlier_pages_load_until_the_first_message(alice_client, conversation):
+    branch = _long(conversation, 45)
+    html = alice_client.get(_url("messages", conversation) + f"?before={branch[-40].pk}", **HTMX).content.decode()
+    assert "<html" not in html and 'id="message-list"' not in html
+    assert html.count('<article class="message') == 40
+    assert f'id="message-{branch[-41].pk}"' in html and f'id="message-{branch[-80].pk}"' in html
+    assert "加载更早的对话（还有 11 条）" in html
+    html = alice_client.get(_url("messages", conversation) + f"?before={branch[-80].pk}", **HTMX).content.decode()
+    assert html.count('<article class="message') == 11 and "加载更早的对话" not in html
+    assert f'id="message-{branch[0].pk}"' in html  # the greeting, first of all
+
+
+def test_an_earlier_page_of_another_branch_is_empty(alice_client, conversation):
+    first, second = _regenerated(conversation)
+    html = alice_client.get(_url("messages", conversation) + f"?before={first.pk}", **HTMX).content.decode()
+    assert "<article" not in html
+
+
+def test_a_2000_message_conversation_opens_in_constant_work(alice_client, conversation, django_assert_max_num_queries):
+    parent = selectors.branch_messages(conversation)[-1]
+    rows = []
+    for i in range(2000):  # built in bulk: the services would take minutes for this many
+        rows.append(Message(conversation=conversation, role="user" if i % 2 == 0 else "assistant",
+                            content=f"第{i}句。", status="complete"))
+    Message.objects.bulk_create(rows)
+    ids = list(conversation.messages.exclude(pk=parent.pk).order_by("pk").values_list("pk", flat=True))
+    for pk in ids:
+        Message.objects.filter(pk=pk).update(parent_id=parent.pk)
+        parent = Message(pk=pk)
+    conversation.active_leaf_id = ids[-1]
+    conversation.save(update_fields=["active_leaf"])
+    # the same queries as any page (test_the_page_costs_a_constant_number_of_queries), whatever the length
+    with django_assert_max_num_queries(14):
+        html = alice_client.get(_url("page", conversation)).content.decode()
+    assert html.count('<article class="message') == MESSAGES_PER_PAGE
+    assert "第1999句。" in html and "第1959句。" not in html
+    assert "加载更早的对话（还有 1961 条）" in html
 
 
 def test_the_messages_partial_is_only_the_list(alice_client, conversation):
@@ -377,3 +433,18 @@ def test_export_jsonl_is_one_object_per_message_in_order(alice_client, conversat
     assert [(r["role"], r["content"]) for r in rows][-2:] == [("user", "饮否？"), ("assistant", "且饮三百杯！")]
     assert rows[-1]["id"] == second.pk and rows[-1]["parent_id"] == rows[-2]["id"]
     assert {"status", "error_kind", "model", "created_at"} <= rows[-1].keys()
+
+
+def test_without_a_key_the_page_explains_kindly_how_to_get_one(alice_client, conversation):
+    html = alice_client.get(_url("page", conversation)).content.decode()
+    assert "尚缺笔墨" in html and "只待一支笔" in html
+    site = ApiCredential(owner=None, kind="dashscope", label="站点", status=CredentialStatus.VALID, is_default=True)
+    site.set_key("sk-abcdefgh12345678")
+    site.save()
+    assert "只待一支笔" not in alice_client.get(_url("page", conversation)).content.decode()
+
+
+def test_a_finished_reply_carries_the_seal_and_an_unfinished_one_does_not(alice_client, conversation):
+    _ask(conversation, "问", "半句", status=Message.Status.STOPPED)
+    html = alice_client.get(_url("page", conversation)).content.decode()
+    assert html.count('class="finish-seal"') == 1  # the greeting's; the stopped reply has none

@@ -43,6 +43,8 @@ class LiveApp:
             # A site-wide key pointing at the test's model server, as envcredentials would create it.
             "OPENROUTER_API_KEY": "sk-or-e2e-0123456789abcdef",
             "OPENROUTER_BASE_URL": provider_base_url,
+            # Background memory extraction would take the scripted replies meant for the journeys.
+            "MEMORY_EXTRACTION": "false",
         }
         self.env.update(extra_env)
         self.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
@@ -51,6 +53,11 @@ class LiveApp:
     def _manage(self, *args: str) -> None:
         subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=180)
+
+    def manage_output(self, *args: str) -> str:
+        """A management command against this app's database, for test data; returns its stdout."""
+        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True,
+                              capture_output=True, text=True, timeout=300).stdout
 
     def start(self) -> LiveApp:
         for command in (["migrate", "--noinput"], ["seedpersonas"], ["envcredentials"],
