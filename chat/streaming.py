@@ -160,7 +160,7 @@ class ReplyRun:
         self.queue.put_nowait(_STOP)
 
     async def run(self) -> Message:
-        await self.send({"type": "reply_start", "reply_to": self.parent.pk})
+        await self.send({"type": "reply_start", "reply_to": self.parent.pk, "speaker": self.speaker.name})
         persona = self.speaker
         earlier = [m.content for m in self.branch if m.role == Message.Role.USER and m is not self.question][-5:]
         verdict = classify(self.question.content, persona, history=earlier)

@@ -82,7 +82,7 @@
     scrollDown(false);
   }
 
-  function startStream(replyTo) {
+  function startStream(replyTo, speaker) {
     truncateAfter(replyTo);
     streamBubble = document.createElement("article");
     streamBubble.className = "message message-assistant streaming";
@@ -90,7 +90,7 @@
     const head = document.createElement("header");
     head.className = "message-head";
     head.setAttribute("aria-hidden", "true");
-    head.textContent = "执笔中……";
+    head.textContent = speaker ? `${speaker} 执笔中……` : "执笔中……"; // textContent: a name, never markup
     const body = document.createElement("div");
     body.className = "message-body streaming-text";
     streamBubble.append(head, body);
@@ -183,7 +183,7 @@
     reply_start(frame) {
       awaiting = null;
       streaming = true;
-      startStream(frame.reply_to);
+      startStream(frame.reply_to, frame.speaker);
     },
     delta(frame) { appendDelta(frame.text); },
     reply_end(frame) {

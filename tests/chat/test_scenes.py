@@ -77,9 +77,11 @@ async def test_both_answer_in_turn_each_knowing_only_its_own_lifetime(alice, con
     upstream.route("POST", PATH, stream("白", "不识此君。"), stream("太白诗", "豪放。"))
     ws = await connect(alice, conversation.pk)
     await ws.send_json_to({"type": "send", "text": "二位如何看待山水？"})
-    await frames_until(ws, "reply_end")
+    earlier = await frames_until(ws, "reply_end")
     frames = await frames_until(ws, "reply_end")
     await ws.disconnect()
+    # Each bubble knows who is writing before the first word arrives.
+    assert [f["speaker"] for f in [*earlier, *frames] if f["type"] == "reply_start"] == ["李白", "王阳明"]
     first, second = upstream.requests
     # 李白 (701–762) has never heard of 王阳明 (1472–1529); 王阳明 knows 李白's whole life.
     assert _system(first).startswith("你是李白") and "你从未听说过王阳明" in _system(first)
