@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 
 from chat.models import Conversation, Memory, Message
 from chat.prompting import estimate_tokens
@@ -46,27 +46,32 @@ def relevant_memories(owner, persona_id: int, text: str, limit: int = TOP_MEMORI
 
 
 def relevant_exchanges(owner, persona_id: int, text: str, *, exclude_conversation: int | None,
-                       limit: int = TOP_EXCHANGES) -> list[tuple[Message, Message | None]]:
-    """(user message, the reply it got) from the owner's other conversations with this figure."""
+                       limit: int = TOP_EXCHANGES) -> list[tuple[Message, str | None]]:
+    """(user message, the first reply it got) from the owner's other conversations with this figure.
+    One query: the reply's text comes along as a subquery (recall runs before every reply)."""
     hits = index.search(index.MESSAGE, [index.scope(owner.pk, persona_id)], text, limit * 4)
+    if not hits:
+        return []
+    first_reply = (
+        Message.objects.filter(parent=OuterRef("pk"), role=Message.Role.ASSISTANT).exclude(content="")
+        .order_by("pk").values("content")[:1]
+    )
     questions = (
         Message.objects.filter(conversation__owner=owner, role=Message.Role.USER)
         .filter(Q(conversation__persona_id=persona_id) | Q(conversation__partner_id=persona_id))
         .exclude(conversation_id=exclude_conversation)
+        .annotate(reply_text=Subquery(first_reply)).order_by()
         .in_bulk([pk for pk, _ in hits])
     )
     chosen = [questions[pk] for pk, _ in hits if pk in questions][:limit]
-    replies: dict[int, Message] = {}
-    for reply in Message.objects.filter(parent__in=chosen, role=Message.Role.ASSISTANT).exclude(content="").order_by("pk"):
-        replies.setdefault(reply.parent_id, reply)  # the first answer it got
-    return [(question, replies.get(question.pk)) for question in chosen]
+    return [(question, question.reply_text) for question in chosen]
 
 
-def _exchange_line(question: Message, reply: Message | None) -> str:
+def _exchange_line(question: Message, reply: str | None) -> str:
     when = question.created_at.strftime("%Y-%m-%d")
     line = f"{when}，用户问：{question.content[:EXCHANGE_REPLY_CHARS]}"
-    if reply is not None:
-        answer = reply.content if len(reply.content) <= EXCHANGE_REPLY_CHARS else reply.content[:EXCHANGE_REPLY_CHARS] + "……"
+    if reply:
+        answer = reply if len(reply) <= EXCHANGE_REPLY_CHARS else reply[:EXCHANGE_REPLY_CHARS] + "……"
         line += f"；你答：{answer}"
     return line
 
