@@ -36,13 +36,19 @@ def _memory_line(memory: Memory) -> str:
 
 
 def relevant_memories(owner, persona_id: int, text: str, limit: int = TOP_MEMORIES) -> list[Memory]:
-    hits = index.search(index.MEMORY, memory_scopes(owner.pk, persona_id), text, limit * 2)
+    hits = index.search(index.MEMORY, memory_scopes(owner.pk, persona_id), text, limit * 3)
     # No ordering: with Meta's ordering SQLite walks the owner's index instead of looking up the ids.
     by_id = (
         Memory.objects.for_user(owner).filter(Q(persona_id=persona_id) | Q(persona__isnull=True)).order_by()
         .in_bulk([pk for pk, _ in hits])
     )
-    return [by_id[pk] for pk, _ in hits if pk in by_id][:limit]
+    found, seen = [], set()
+    for pk, _ in hits:
+        memory = by_id.get(pk)
+        if memory is not None and memory.content not in seen:  # the same fact twice would waste a place
+            seen.add(memory.content)
+            found.append(memory)
+    return found[:limit]
 
 
 def relevant_exchanges(owner, persona_id: int, text: str, *, exclude_conversation: int | None,

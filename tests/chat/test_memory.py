@@ -305,3 +305,11 @@ def test_the_index_can_be_rebuilt_from_the_rows(alice, li_bai, conversation):
     assert [m.pk for m in relevant_memories(alice, li_bai.pk, "西湖")] == [memory.pk]
     other = services.conversation_start(owner=alice, persona=li_bai)
     assert recall_for(alice, other, li_bai.pk, "互联网").message_ids == [asked.pk]
+
+
+def test_the_same_fact_is_recalled_once(alice, li_bai):
+    memory_add(owner=alice, persona=None, content="用户在学德语")
+    memory_add(owner=alice, persona=li_bai, content="用户在学德语")
+    other, _ = memory_add(owner=alice, persona=li_bai, content="用户去过德国")
+    found = relevant_memories(alice, li_bai.pk, "德语和德国")
+    assert [m.content for m in found].count("用户在学德语") == 1 and other in found
