@@ -170,6 +170,9 @@ class Stack:
             "DASHSCOPE_API_KEY": "",
             "OPENROUTER_API_KEY": "bench-key",
             "OPENROUTER_BASE_URL": f"{self.upstream_url}/api/v1",
+            # The reply path only: background memory extraction (every 8 user messages) would add
+            # calls the scripted upstream does not expect (measure it with --env MEMORY_EXTRACTION=true).
+            "MEMORY_EXTRACTION": "false",
             **self.extra_env,
         }
         for command in (["migrate", "--noinput"], ["seedpersonas"], ["envcredentials"]):
