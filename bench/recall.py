@@ -48,6 +48,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from bench.stats import percentile, r  # noqa: E402
+
 TARGETS = {"p95_ms": 20.0, "recall_at_5": 0.9}
 SLUGS = ("kong-zi", "qu-yuan", "sima-qian", "han-xin", "zhuge-liang", "zhang-fei", "li-bai", "du-fu",
          "wu-zetian", "su-shi", "li-qingzhao", "wang-yangming")
@@ -281,21 +283,6 @@ class Text:
 
 
 # --- helpers ------------------------------------------------------------------------------------
-def percentile(values: list[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
-def r(value: float | None, digits: int = 2) -> float | None:
-    return None if value is None else round(value, digits)
-
-
 def stamp(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S.%f")  # how Django stores a datetime on SQLite (UTC)
 

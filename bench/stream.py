@@ -55,6 +55,7 @@ if str(REPO) not in sys.path:
 
 import httpx  # noqa: E402
 
+from bench.stats import percentile, r  # noqa: E402
 from bench.upstream import reply_text  # noqa: E402
 from bench.wsclient import Closed, HandshakeError, WebSocket  # noqa: E402
 
@@ -109,21 +110,6 @@ def others_cpu_seconds(exclude: set[int]) -> float:
             continue
         total += sum(int(x) for x in fields[11:15])
     return total / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
-def r(value: float | None, digits: int = 2) -> float | None:
-    return None if value is None else round(value, digits)
 
 
 # --- the processes -----------------------------------------------------------------------------
