@@ -33,12 +33,10 @@ def panel(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "chat/images/_panel.html", {"conversation": conversation, "jobs": jobs})
 
 
-@login_required
-@require_POST
-def create(request: HttpRequest, pk: int) -> HttpResponse:
-    conversation = selectors.get_conversation_for_user(request.user, pk)
+def _job_response(request: HttpRequest, conversation, make_job) -> HttpResponse:
+    """Create or retry a job; the job's partial for htmx, the gallery otherwise."""
     try:
-        job = services.request_image(request.user, conversation, request.POST.get("prompt", ""))
+        job = make_job()
     except services.ImageRequestRejected as exc:
         if not request.htmx:
             messages.error(request, str(exc))
@@ -48,6 +46,14 @@ def create(request: HttpRequest, pk: int) -> HttpResponse:
     if not request.htmx:
         return redirect("chat:image_gallery", conversation.pk)
     return render(request, JOB, {"job": job})
+
+
+@login_required
+@require_POST
+def create(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = selectors.get_conversation_for_user(request.user, pk)
+    return _job_response(request, conversation,
+                         lambda: services.request_image(request.user, conversation, request.POST.get("prompt", "")))
 
 
 @login_required
@@ -63,16 +69,7 @@ def status(request: HttpRequest, pk: int, job_id: int) -> HttpResponse:
 def retry(request: HttpRequest, pk: int, job_id: int) -> HttpResponse:
     conversation = selectors.get_conversation_for_user(request.user, pk)
     job = services.get_image_job_for_user(request.user, conversation, job_id)
-    try:
-        job = services.image_job_retry(request.user, job)
-    except services.ImageRequestRejected as exc:
-        if not request.htmx:
-            messages.error(request, str(exc))
-            return redirect("chat:image_gallery", conversation.pk)
-        return render(request, "chat/images/_rejected.html", {"error": str(exc)})
-    if not request.htmx:
-        return redirect("chat:image_gallery", conversation.pk)
-    return render(request, JOB, {"job": job})
+    return _job_response(request, conversation, lambda: services.image_job_retry(request.user, job))
 
 
 @login_required
