@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.live_app import LiveApp
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 
@@ -45,3 +47,11 @@ def shot(page):
         return path
 
     return take
+
+
+@pytest.fixture
+def app(tmp_path, upstream):
+    """The whole site under daphne, its model a scripted upstream; modules that need more override it."""
+    live = LiveApp(tmp_path, upstream.url + "/api/v1").start()
+    yield live
+    live.stop()

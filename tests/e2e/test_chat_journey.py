@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
-from tests.e2e.live_app import LiveApp
+from tests.e2e.journeys import sign_up, start_chat
 from tests.fakes.upstream import sse_event, sse_reply
 
 COMPLETIONS = "/api/v1/chat/completions"
@@ -28,13 +26,6 @@ def _stream(text: str, gap: float):
               {"id": "c1", "choices": [], "usage": {"prompt_tokens": 50, "completion_tokens": len(text)}},
               "data: [DONE]\n\n"]
     return sse_reply(parts)
-
-
-@pytest.fixture
-def app(tmp_path, upstream):
-    live = LiveApp(tmp_path, upstream.url + "/api/v1").start()
-    yield live
-    live.stop()
 
 
 def _user_bubbles(page):
@@ -57,16 +48,9 @@ def test_talk_stream_stop_reload_regenerate_switch(app, upstream, page, shot):
     upstream.route("POST", COMPLETIONS, _stream(SLOW, 0.08), _stream(SECOND, 0.02))
     base = app.url
 
-    page.goto(base + "/accounts/signup/")
-    page.fill("#id_username", "traveller")
-    page.fill("#id_password1", "Moon-over-river-7")
-    page.fill("#id_password2", "Moon-over-river-7")
-    page.get_by_role("button", name="注册").click()
-    page.wait_for_url(base + "/")
+    sign_up(page, base, "traveller")
 
-    page.goto(base + "/figures/li-bai/")
-    page.get_by_role("button", name="开始对话").click()
-    page.wait_for_url("**/chat/*/")
+    start_chat(page, base)
     page.wait_for_selector("#chat-send:not([disabled])")  # the socket is open
 
     # Type through an input method: Enter while a composition is open must not send.

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from tests.e2e.journeys import sign_up, start_chat
 from tests.e2e.live_app import ROOT, LiveApp
 from tests.fakes.imagetasks import DashScopeTasks
 
@@ -31,15 +32,8 @@ def app(tmp_path, upstream):
 def test_an_image_appears_without_a_reload(app, upstream, page, shot, tmp_path):
     tasks = DashScopeTasks(upstream, delay=2.0)
     base = app.url
-    page.goto(base + "/accounts/signup/")
-    page.fill("#id_username", "painter")
-    page.fill("#id_password1", "Moon-over-river-7")
-    page.fill("#id_password2", "Moon-over-river-7")
-    page.get_by_role("button", name="注册").click()
-    page.wait_for_url(base + "/")
-    page.goto(base + "/figures/li-bai/")
-    page.get_by_role("button", name="开始对话").click()
-    page.wait_for_url("**/chat/*/")
+    sign_up(page, base, "painter")
+    start_chat(page, base)
     page.wait_for_selector("#image-panel")
     page.evaluate("() => { window.__sameDocument = true; }")
 

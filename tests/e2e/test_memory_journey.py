@@ -5,27 +5,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from tests.e2e.live_app import LiveApp
-from tests.fakes.upstream import sse_reply
+from tests.e2e.journeys import sign_up, start_chat, whole_reply
 
 COMPLETIONS = "/api/v1/chat/completions"
-
-
-def _stream(text: str):
-    return sse_reply([
-        {"id": "c1", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": text}}]},
-        {"id": "c1", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-        "data: [DONE]\n\n",
-    ])
-
-
-@pytest.fixture
-def app(tmp_path, upstream):
-    live = LiveApp(tmp_path, upstream.url + "/api/v1").start()
-    yield live
-    live.stop()
 
 
 def _system(request) -> str:
@@ -33,17 +15,10 @@ def _system(request) -> str:
 
 
 def test_remember_prefer_and_manage_memories(app, upstream, page, shot):
-    upstream.route("POST", COMPLETIONS, _stream("好，白记下了：边塞诗，君之所爱。"), _stream("大漠孤烟直，长河落日圆。"))
+    upstream.route("POST", COMPLETIONS, whole_reply("好，白记下了：边塞诗，君之所爱。"), whole_reply("大漠孤烟直，长河落日圆。"))
     base = app.url
-    page.goto(base + "/accounts/signup/")
-    page.fill("#id_username", "rememberer")
-    page.fill("#id_password1", "Moon-over-river-7")
-    page.fill("#id_password2", "Moon-over-river-7")
-    page.get_by_role("button", name="注册").click()
-    page.wait_for_url(base + "/")
-    page.goto(base + "/figures/li-bai/")
-    page.get_by_role("button", name="开始对话").click()
-    page.wait_for_url("**/chat/*/")
+    sign_up(page, base, "rememberer")
+    start_chat(page, base)
     page.wait_for_selector("#chat-send:not([disabled])")
 
     page.fill("#chat-input", "记住我喜欢边塞诗")

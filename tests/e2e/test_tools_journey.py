@@ -3,41 +3,16 @@ shows during the stream and after a reload, and a plain message sends no tools."
 
 from __future__ import annotations
 
-import pytest
-
-from tests.e2e.live_app import LiveApp
-from tests.fakes.upstream import sse_reply
+from tests.e2e.journeys import sign_up, start_chat, whole_reply
 
 COMPLETIONS = "/api/v1/chat/completions"
 
 
-def _stream(text: str):
-    return sse_reply([
-        {"id": "c1", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": text}}]},
-        {"id": "c1", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
-        "data: [DONE]\n\n",
-    ])
-
-
-@pytest.fixture
-def app(tmp_path, upstream):
-    live = LiveApp(tmp_path, upstream.url + "/api/v1").start()
-    yield live
-    live.stop()
-
-
 def test_button_and_slash_command(app, upstream, page, shot):
-    upstream.route("POST", COMPLETIONS, _stream("天宝三载，白离长安。"), _stream("互联网？白未之闻也。"), _stream("好。"))
+    upstream.route("POST", COMPLETIONS, whole_reply("天宝三载，白离长安。"), whole_reply("互联网？白未之闻也。"), whole_reply("好。"))
     base = app.url
-    page.goto(base + "/accounts/signup/")
-    page.fill("#id_username", "toolsmith")
-    page.fill("#id_password1", "Moon-over-river-7")
-    page.fill("#id_password2", "Moon-over-river-7")
-    page.get_by_role("button", name="注册").click()
-    page.wait_for_url(base + "/")
-    page.goto(base + "/figures/li-bai/")
-    page.get_by_role("button", name="开始对话").click()
-    page.wait_for_url("**/chat/*/")
+    sign_up(page, base, "toolsmith")
+    start_chat(page, base)
     page.wait_for_selector("#chat-send:not([disabled])")
 
     page.fill("#chat-input", "赐金放还")
