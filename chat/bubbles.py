@@ -12,6 +12,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from chat.models import Message
 from chat.rendering import render_markdown
+from chat.tools.runner import render_card
 from personas.models import Persona
 
 # Why a reply failed, for the person reading it. Kinds come from the streaming layer.
@@ -71,18 +72,9 @@ def render_bubble(message: Message, *, siblings: list[int], persona: Persona, to
         "can_regenerate": message.role == Message.Role.ASSISTANT and message.parent_id is not None
         and message.provider != "greeting",
         "can_edit": message.role == Message.Role.USER,
-        # ToolRun rows or the runner's cards: both have label, summary, data and ok / result.
-        "tool_cards": [_card_html(run) for run in tool_runs],
+        "tool_cards": [mark_safe(render_card(run)) for run in tool_runs],  # its template escapes the data
     }
     return render_to_string("chat/_message.html", context)
-
-
-def _card_html(run) -> SafeString:
-    from chat.tools.runner import render_card  # the tools import this module's callers
-
-    if hasattr(run, "result"):
-        return mark_safe(render_card(run.label, run.result.ok, run.result.summary, run.result.data))
-    return mark_safe(render_card(run.label, run.ok, run.summary, run.data))
 
 
 def message_payload(message: Message, *, siblings: list[int], persona: Persona, tool_runs=()) -> dict:

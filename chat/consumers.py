@@ -213,7 +213,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 reply = await self.run.run()
                 self._add_to_tree(reply)
                 branch = self.branch = [*branch, reply]
-                await self._emit({"type": "reply_end", "message": await self._payload(reply, self.run.cards())})
+                await self._emit({"type": "reply_end", "message": await self._payload(reply, self.run.tool_runs())})
                 if self.run.stopped or reply.status != Message.Status.COMPLETE:
                     break  # a stop, or a failure, ends the whole turn
         except Exception:

@@ -31,7 +31,7 @@ from chat.recall.memories import preference_for, preference_text
 from chat.recall.recall import Recalled, recall_for
 from chat.scenes import other_figure
 from chat.tools.registry import ToolContext
-from chat.tools.runner import ToolRequest, ToolSession
+from chat.tools.runner import ToolRequest, ToolSession, render_card
 from chat.summary import schedule_refresh, summary_due, summary_for
 from guyue.lib.netguard import UnsafeURL, check_public_url
 from personas.models import Persona
@@ -151,9 +151,9 @@ class ReplyRun:
                                   last_reply=last_reply)
             self.tools = ToolSession(tool_request, context)
 
-    def cards(self) -> list:
-        """The tool cards of this reply, for its bubble (the same rows the page reads back later)."""
-        return self.tools.cards if self.tools is not None else []
+    def tool_runs(self) -> list[ToolRun]:
+        """This reply's tool calls, for its bubble (the same rows the page reads back later)."""
+        return self.tools.runs if self.tools is not None else []
 
     def stop(self) -> None:
         self.stopped = True
@@ -269,18 +269,18 @@ class ReplyRun:
                 _background.add(sent)
                 sent.add_done_callback(_background.discard)
 
-    async def _tool_frames(self, cards) -> None:
-        for card in cards:
-            html = await sync_to_async(card.html)()
-            await self.send({"type": "tool", "name": card.name, "label": card.label, "ok": card.result.ok, "html": html})
+    async def _tool_frames(self, runs: list[ToolRun]) -> None:
+        for run in runs:
+            html = await sync_to_async(render_card)(run)
+            await self.send({"type": "tool", "name": run.name, "label": run.label, "ok": run.ok, "html": html})
 
     async def _stream(self, config: ProviderConfig, result: ReplyResult, *, guidance: str) -> None:
         guard = self._output_guard()
         messages = self._prompt(guidance)
         if self.tools is not None and self.tools.request.trigger != ToolRun.Trigger.MODEL:
-            added, card = await database_sync_to_async(self.tools.run_user_call)()
+            added, run = await database_sync_to_async(self.tools.run_user_call)()
             messages += added
-            await self._tool_frames([card])
+            await self._tool_frames([run])
         pumps = [asyncio.create_task(self._pump(config, messages))]
         frames = _Coalescer(self.send, self.queue)
         calls, round_text = None, []
@@ -291,9 +291,9 @@ class ReplyRun:
                     calls = item.calls
                 elif item is _DONE and calls and self.tools is not None and self.tools.tools_for_request():
                     # The model asked for tools the user allowed: run them, then ask again with the results.
-                    added, cards = await database_sync_to_async(self.tools.run_model_calls)(calls, "".join(round_text))
+                    added, runs = await database_sync_to_async(self.tools.run_model_calls)(calls, "".join(round_text))
                     messages += added
-                    await self._tool_frames(cards)
+                    await self._tool_frames(runs)
                     calls, round_text = None, []
                     pumps.append(asyncio.create_task(self._pump(config, messages)))
                 elif isinstance(item, TextDelta):

@@ -133,8 +133,8 @@ def run(name: str, raw_arguments: str, context: ToolContext) -> tuple[Tool | Non
         return tool, args, ToolResult(False, {"error": "工具执行出错"}, "执行出错")
 
 
-def tool_message(call_id: str, result: ToolResult) -> dict:
-    content = json.dumps({"说明": RESULT_NOTICE, **result.data}, ensure_ascii=False)
+def tool_message(call_id: str, data: dict) -> dict:
+    content = json.dumps({"说明": RESULT_NOTICE, **data}, ensure_ascii=False)
     return {"role": "tool", "tool_call_id": call_id, "content": content}
 
 

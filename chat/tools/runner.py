@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from chat.models import ToolRun
 from chat.services import MessageRejected
 from chat.tools import registry
-from chat.tools.registry import ToolContext, ToolResult
+from chat.tools.registry import ToolContext
 
 MAX_MODEL_ROUNDS = 2  # model tool rounds per reply; after that the request carries no tools
 DEFAULT_ARGUMENTS = {"screen_portrayals": "你在影视作品中是什么样的形象？"}
@@ -45,27 +45,17 @@ def _example(name: str) -> str:
             "style_adapter": "宋词风", "remember": "我喜欢边塞诗"}.get(name, "……")
 
 
-@dataclass
-class Card:
-    name: str
-    label: str
-    trigger: str
-    arguments: dict
-    result: ToolResult
-
-    def html(self) -> str:
-        return render_card(self.label, self.result.ok, self.result.summary, self.result.data)
-
-
-def render_card(label: str, ok: bool, summary: str, data: dict) -> str:
-    return render_to_string("chat/_tool_card.html", {"label": label, "ok": ok, "summary": summary, "data": data})
+def render_card(run: ToolRun) -> str:
+    """A tool call's card: the same for a run in progress (unsaved) and one read back with its reply."""
+    return render_to_string("chat/_tool_card.html", {"label": run.label, "ok": run.ok, "summary": run.summary,
+                                                     "data": run.data})
 
 
 @dataclass
 class ToolSession:
     request: ToolRequest
     context: ToolContext
-    cards: list[Card] = field(default_factory=list)
+    runs: list[ToolRun] = field(default_factory=list)  # unsaved until the reply is
     model_rounds: int = 0
     _ids: int = 0
 
@@ -80,7 +70,7 @@ class ToolSession:
         self._ids += 1
         return f"call_user_{self._ids}"
 
-    def run_user_call(self) -> tuple[list[dict], Card]:
+    def run_user_call(self) -> tuple[list[dict], ToolRun]:
         """The user's command or button: run it now and hand the model the call and its result."""
         tool = registry.tools()[self.request.name]
         raw = json.dumps({tool.argument: self.request.argument}, ensure_ascii=False)
@@ -88,30 +78,29 @@ class ToolSession:
             raw = json.dumps({"style": self.request.argument.replace("改写", "").strip() or self.request.argument,
                               "mode": "rewrite"}, ensure_ascii=False)
         call_id = self._call_id()
-        card = self._run(tool.name, raw, self.request.trigger)
+        run = self._run(tool.name, raw, self.request.trigger)
         return [registry.assistant_call_message([(call_id, tool.name, raw)]),
-                registry.tool_message(call_id, card.result)], card
+                registry.tool_message(call_id, run.data)], run
 
-    def run_model_calls(self, calls, text: str) -> tuple[list[dict], list[Card]]:
+    def run_model_calls(self, calls, text: str) -> tuple[list[dict], list[ToolRun]]:
         """The model's calls of one round: the assistant turn that made them, then each result."""
         self.model_rounds += 1
         messages = [registry.assistant_call_message([(c.id or self._call_id(), c.name, c.arguments) for c in calls], text)]
-        cards = []
+        runs = []
         for call, spec in zip(calls, messages[0]["tool_calls"]):
-            card = self._run(call.name, call.arguments, ToolRun.Trigger.MODEL)
-            messages.append(registry.tool_message(spec["id"], card.result))
-            cards.append(card)
-        return messages, cards
+            run = self._run(call.name, call.arguments, ToolRun.Trigger.MODEL)
+            messages.append(registry.tool_message(spec["id"], run.data))
+            runs.append(run)
+        return messages, runs
 
-    def _run(self, name: str, raw: str, trigger: str) -> Card:
+    def _run(self, name: str, raw: str, trigger: str) -> ToolRun:
         tool, args, result = registry.run(name, raw, self.context)
-        card = Card(name=name, label=tool.label if tool else "工具", trigger=trigger, arguments=args, result=result)
-        self.cards.append(card)
-        return card
+        run = ToolRun(name=name[:40], label=tool.label if tool else "工具", trigger=trigger, arguments=args,
+                      ok=result.ok, summary=result.summary[:200], data=result.data)
+        self.runs.append(run)
+        return run
 
     def save(self, reply) -> None:
-        ToolRun.objects.bulk_create(
-            ToolRun(message=reply, name=c.name[:40], label=c.label, trigger=c.trigger, arguments=c.arguments, ok=c.result.ok,
-                    summary=c.result.summary[:200], data=c.result.data)
-            for c in self.cards
-        )
+        for run in self.runs:
+            run.message = reply
+        ToolRun.objects.bulk_create(self.runs)
