@@ -16,10 +16,10 @@ from django.utils import timezone
 from chat.models import Conversation, Message
 from chat.prompting import PromptInputs, build_prompt
 from chat.providers.chat import ProviderConfig, TextDelta, stream_chat
+from chat.recall.recall import exchange_line
 from chat.selectors import branch_messages
 
 EXCHANGES = 3
-EXCHANGE_CHARS = 120
 MAX_TOKENS = 200
 
 
@@ -47,14 +47,10 @@ def previous_for(user, conversation: Conversation) -> Previous | None:
     if last is None:
         return None
     branch = branch_messages(last)
-    pairs = []
-    for index, message in enumerate(branch):
-        if message.role == Message.Role.USER:
-            reply = branch[index + 1] if index + 1 < len(branch) else None
-            line = f"用户问：{message.content[:EXCHANGE_CHARS]}"
-            if reply is not None and reply.content:
-                line += f"；你答：{reply.content[:EXCHANGE_CHARS]}"
-            pairs.append(line)
+    pairs = [
+        exchange_line(message, branch[index + 1].content if index + 1 < len(branch) else None)
+        for index, message in enumerate(branch) if message.role == Message.Role.USER
+    ]
     days = max((timezone.localdate() - timezone.localdate(last.updated_at)).days, 0)  # calendar days
     return Previous(conversation=last, summary=last.summary, exchanges=pairs[-EXCHANGES:], days=days)
 

@@ -95,16 +95,27 @@ def put(table: str, rows: Iterable[tuple[int, Sequence[str], str]], *, new: bool
             )
 
 
+def _table(table: str) -> tuple[str, str]:
+    """The index table's name and its key column on this database."""
+    return (f"{table}_fts", "rowid") if _sqlite() else (f"{table}_idx", "id")
+
+
 def remove(table: str, pks: Sequence[int]) -> None:
     if not pks:
         return
+    name, key = _table(table)
     with connection.cursor() as cursor:
         for start in range(0, len(pks), 500):
             chunk = list(pks[start:start + 500])
             marks = ", ".join(["%s"] * len(chunk))
-            column = "rowid" if _sqlite() else "id"
-            suffix = "fts" if _sqlite() else "idx"
-            cursor.execute(f"DELETE FROM {table}_{suffix} WHERE {column} IN ({marks})", chunk)
+            cursor.execute(f"DELETE FROM {name} WHERE {key} IN ({marks})", chunk)
+
+
+def clear() -> None:
+    """Empty both index tables (before a rebuild)."""
+    with connection.cursor() as cursor:
+        for table in TABLES:
+            cursor.execute(f"DELETE FROM {_table(table)[0]}")
 
 
 # -- search -----------------------------------------------------------------------------------

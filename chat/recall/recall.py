@@ -73,7 +73,8 @@ def relevant_exchanges(owner, persona_id: int, text: str, *, exclude_conversatio
     return [(question, question.reply_text) for question in chosen]
 
 
-def _exchange_line(question: Message, reply: str | None) -> str:
+def exchange_line(question: Message, reply: str | None) -> str:
+    """One earlier exchange as the prompt quotes it: dated, each side shortened."""
     when = question.created_at.strftime("%Y-%m-%d")
     line = f"{when}，用户问：{question.content[:EXCHANGE_REPLY_CHARS]}"
     if reply:
@@ -105,7 +106,7 @@ def recall_for(owner, conversation: Conversation, persona_id: int, text: str,
         room -= cost
     if text:
         for question, reply in relevant_exchanges(owner, persona_id, text, exclude_conversation=conversation.pk):
-            line = _exchange_line(question, reply)
+            line = exchange_line(question, reply)
             cost = estimate_tokens(line)
             if cost > room:
                 continue

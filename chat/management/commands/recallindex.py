@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand
-from django.db import connection, transaction
+from django.db import transaction
 
 from chat.models import Memory, Message
 from chat.recall import index
@@ -16,10 +16,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         with transaction.atomic():
-            suffix = "fts" if connection.vendor == "sqlite" else "idx"
-            with connection.cursor() as cursor:
-                for table in index.TABLES:
-                    cursor.execute(f"DELETE FROM {table}_{suffix}")
+            index.clear()
             memories = Memory.objects.values_list("pk", "owner_id", "persona_id", "content").iterator(chunk_size=BATCH)
             count = self._put(index.MEMORY, ((pk, [index.scope(o, p)], text) for pk, o, p, text in memories))
             messages = (
