@@ -16,7 +16,7 @@ from chat.bubbles import message_payload
 from chat.models import Conversation, Message
 from chat.notify import conversation_group
 from chat.recall.extract import extraction_due, schedule_extraction
-from chat.recall.memories import remember_from_message
+from chat.recall.memories import remember_from_message, remember_request
 from chat.scenes import addressees, speaker_of
 from chat.selectors import branch_messages, conversation_tree
 from chat.streaming import ReplyRun, resolve_config
@@ -105,7 +105,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def _send(self, content: dict) -> None:
         text = services.clean_user_text(str(content.get("text") or ""))
         button = content.get("tool") if isinstance(content.get("tool"), str) else None
-        tool_request = await sync_to_async(request_from)(text, button=button, allow_tools=content.get("tools") is True)
+        # Pure parsing, no queries: no thread hop on the send path.
+        tool_request = request_from(text, button=button, allow_tools=content.get("tools") is True)
         if not await self._admit():
             return
         await self._refresh(content.get("parent_id"))
@@ -113,9 +114,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         user_message = await database_sync_to_async(services.message_add_user)(
             conversation=self.conversation, text=text, parent=parent
         )
-        memory = await database_sync_to_async(remember_from_message)(
-            owner=self.user, conversation=self.conversation, message=user_message
-        )
+        memory = None
+        if remember_request(text) is not None:  # only a "记住……" message costs a trip to the database thread
+            memory = await database_sync_to_async(remember_from_message)(
+                owner=self.user, conversation=self.conversation, message=user_message
+            )
         if memory is not None:
             await self._emit({"type": "memory_saved", "memory_id": memory.pk, "content": memory.content})
         speakers = addressees(self.conversation, content.get("to"), text)
@@ -141,7 +144,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         path = self.tree.path_to(reply.parent_id)
         branch = await self._messages(path)
         question = next((m for m in reversed(branch) if m.role == Message.Role.USER), None)
-        tool_request = await sync_to_async(request_from)(question.content, button=None, allow_tools=False) if question else None
+        tool_request = request_from(question.content, button=None, allow_tools=False) if question else None
         # Only the figure who spoke that reply speaks again; a slash command runs again.
         await self._start(branch[-1], branch=branch, announce=False, speakers=[speaker_of(reply, self.conversation)],
                           tool_request=tool_request)
