@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from channels.db import database_sync_to_async
 from django.utils import timezone
 
+from chat.background import start_once
 from chat.models import Conversation, Message
 from chat.prompting import estimate_tokens, neutralise, turns_from_messages
 from chat.providers.chat import Finish, ProviderConfig, TextDelta, stream_chat
@@ -35,8 +36,6 @@ SUMMARY_MAX_CHARS = 300
 STORED_MAX_CHARS = 600  # a model that overshoots is cut here rather than trusted to stop
 MESSAGE_MAX_CHARS = 800  # one long message is shortened in the transcript the summariser reads
 SUMMARY_MAX_TOKENS = 600
-
-_tasks: set[asyncio.Task] = set()  # running refreshes; the event loop keeps only weak references
 
 
 def _unfolded_start(conversation: Conversation, branch: Sequence[Message]) -> int:
@@ -164,10 +163,4 @@ async def refresh_summary(conversation_id: int, config: ProviderConfig) -> bool:
 
 def schedule_refresh(conversation_id: int, config: ProviderConfig) -> asyncio.Task | None:
     """Start a refresh in the background (call from the event loop); one per conversation at a time."""
-    name = f"summary-refresh-{conversation_id}"
-    if any(task.get_name() == name for task in _tasks):
-        return None
-    task = asyncio.get_running_loop().create_task(refresh_summary(conversation_id, config), name=name)
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
-    return task
+    return start_once(f"summary-refresh-{conversation_id}", lambda: refresh_summary(conversation_id, config))

@@ -16,6 +16,7 @@ import re
 
 from channels.db import database_sync_to_async
 
+from chat.background import start_once
 from chat.guard.categories import ATTACKS
 from chat.guard.input import classify
 from chat.models import Conversation, Memory, Message
@@ -33,7 +34,6 @@ MAX_FACTS = 5
 MAX_TOKENS = 400
 MESSAGE_MAX_CHARS = 400
 
-_tasks: set[asyncio.Task] = set()
 
 
 def _pending(conversation: Conversation, branch: list[Message]) -> list[Message]:
@@ -148,10 +148,4 @@ async def extract_memories(conversation_id: int, config: ProviderConfig) -> int:
 
 
 def schedule_extraction(conversation_id: int, config: ProviderConfig) -> asyncio.Task | None:
-    name = f"memory-extract-{conversation_id}"
-    if any(task.get_name() == name for task in _tasks):
-        return None
-    task = asyncio.get_running_loop().create_task(extract_memories(conversation_id, config), name=name)
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
-    return task
+    return start_once(f"memory-extract-{conversation_id}", lambda: extract_memories(conversation_id, config))

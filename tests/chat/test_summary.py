@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from channels.db import database_sync_to_async
 
-from chat import services, summary
+from chat import background, services, summary
 from chat.models import Conversation, Message
 from chat.prompting import PromptInputs, build_prompt, turns_from_messages
 from chat.providers.chat import ProviderConfig
@@ -215,9 +215,9 @@ async def test_schedule_refresh_does_not_wait_and_keeps_the_task(conversation, u
     loop = asyncio.get_running_loop()
     started = loop.time()
     task = summary.schedule_refresh(conversation.pk, config(upstream))
-    assert loop.time() - started < 0.05 and task in summary._tasks
+    assert loop.time() - started < 0.05 and task in background._tasks
     assert summary.schedule_refresh(conversation.pk, config(upstream)) is None  # one at a time
     assert await task is True
     await asyncio.sleep(0)
-    assert task not in summary._tasks
+    assert task not in background._tasks
     assert (await database_sync_to_async(reload)(conversation)).summary == "后台写好的摘要。"
