@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -21,6 +22,11 @@ EXT = "guyue/persona"
 CARD_TEXT_FIELDS = (
     "name", "nickname", "description", "personality", "scenario", "first_mes", "mes_example",
     "system_prompt", "post_history_instructions", "creator_notes", "character_version",
+)
+# Every Persona column a card carries; the rest (portrait, timestamps) is the site's own.
+PERSONA_CARD_FIELDS = (
+    *CARD_TEXT_FIELDS, "alternate_greetings", "tags", "extensions", "slug", "dynasty", "birth_year", "death_year",
+    "published", "speech_style", "values", "signature_lines",
 )
 
 
@@ -105,9 +111,18 @@ def _parse_entry(raw: dict, where: str) -> KnowledgeEntry:
     )
 
 
-@transaction.atomic
-def persona_import_card(card: dict[str, Any]) -> Persona:
-    """Create or update (by slug) a figure and everything it owns from one card."""
+@dataclass
+class ParsedCard:
+    """A checked card as unsaved rows: the figure and the children it owns."""
+
+    persona: Persona
+    life_stages: list[LifeStage]
+    knowledge: list[KnowledgeEntry]
+    portrayals: list[ScreenPortrayal]
+
+
+def card_parse(card: dict[str, Any]) -> ParsedCard:
+    """Check a card and build its rows without touching the database."""
     if card.get("spec") not in ("chara_card_v3", "chara_card_v2"):
         raise CardError("不是角色卡（缺少 spec: chara_card_v3）")
     data = _require(card, "data", dict, "角色卡")
@@ -118,7 +133,7 @@ def persona_import_card(card: dict[str, Any]) -> Persona:
     if ours.get("dynasty") not in Dynasty.values:
         raise CardError(f"{slug}: 朝代「{ours.get('dynasty')}」无效")
 
-    persona = Persona.objects.filter(slug=slug).first() or Persona(slug=slug)
+    persona = Persona(slug=slug)
     for field in CARD_TEXT_FIELDS:
         setattr(persona, field, data.get(field) or "")
     persona.alternate_greetings = list(data.get("alternate_greetings") or [])
@@ -132,33 +147,50 @@ def persona_import_card(card: dict[str, Any]) -> Persona:
     persona.values = ours.get("values") or ""
     persona.signature_lines = {k: v for k, v in (ours.get("signature_lines") or {}).items() if k in SIGNATURE_CATEGORIES}
     try:
-        persona.full_clean(exclude=["portrait"])
+        # Uniqueness is the writer's business: it updates the row that already holds the slug.
+        persona.full_clean(exclude=["portrait"], validate_unique=False)
     except ValidationError as exc:
         raise CardError(f"{slug}: {'; '.join(exc.messages)}") from None
-    persona.save()
 
-    _sync_children(persona, persona.life_stages, "name", [
-        LifeStage(order=i, name=_require(s, "name", str, f"{slug} 人生阶段"),
-                  start_year=int(s["start_year"]), end_year=int(s["end_year"]), notes=s.get("notes") or "")
-        for i, s in enumerate(ours.get("life_stages") or [])
-    ])
     entries = (data.get("character_book") or {}).get("entries") or []
-    _sync_children(persona, persona.knowledge_entries, "title",
-                   [_parse_entry(raw, f"{slug} 史料#{i}") for i, raw in enumerate(entries, 1)])
-    _sync_children(persona, persona.portrayals, "production", [
-        ScreenPortrayal(production=_require(p, "production", str, f"{slug} 影视形象"), year=p.get("year"),
-                        actor=p.get("actor") or "", depiction=p.get("depiction") or "",
-                        departures=p.get("departures") or "")
-        for p in ours.get("portrayals") or []
-    ])
+    parsed = ParsedCard(
+        persona=persona,
+        life_stages=[
+            LifeStage(order=i, name=_require(s, "name", str, f"{slug} 人生阶段"),
+                      start_year=int(s["start_year"]), end_year=int(s["end_year"]), notes=s.get("notes") or "")
+            for i, s in enumerate(ours.get("life_stages") or [])
+        ],
+        knowledge=[_parse_entry(raw, f"{slug} 史料#{i}") for i, raw in enumerate(entries, 1)],
+        portrayals=[
+            ScreenPortrayal(production=_require(p, "production", str, f"{slug} 影视形象"), year=p.get("year"),
+                            actor=p.get("actor") or "", depiction=p.get("depiction") or "",
+                            departures=p.get("departures") or "")
+            for p in ours.get("portrayals") or []
+        ],
+    )
+    for rows, key in ((parsed.life_stages, "name"), (parsed.knowledge, "title"), (parsed.portrayals, "production")):
+        keys = [getattr(obj, key) for obj in rows]
+        if len(set(keys)) != len(keys):
+            raise CardError(f"{slug}: 「{key}」有重复")
+    return parsed
+
+
+@transaction.atomic
+def persona_import_card(card: dict[str, Any]) -> Persona:
+    """Create or update (by slug) a figure and everything it owns from one card: a curator's explicit import."""
+    parsed = card_parse(card)
+    persona = Persona.objects.filter(slug=parsed.persona.slug).first() or Persona(slug=parsed.persona.slug)
+    for field in PERSONA_CARD_FIELDS:
+        setattr(persona, field, getattr(parsed.persona, field))
+    persona.save()
+    _sync_children(persona, persona.life_stages, "name", parsed.life_stages)
+    _sync_children(persona, persona.knowledge_entries, "title", parsed.knowledge)
+    _sync_children(persona, persona.portrayals, "production", parsed.portrayals)
     return persona
 
 
 def _sync_children(persona: Persona, manager, key: str, wanted: list) -> None:
     """Update rows in place by a natural key, so ids that conversations point at survive a re-import."""
-    keys = [getattr(obj, key) for obj in wanted]
-    if len(set(keys)) != len(keys):
-        raise CardError(f"{persona.slug}: 「{key}」有重复")
     existing = {getattr(row, key): row for row in manager.all()}
     keep = []
     for obj in wanted:
