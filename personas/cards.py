@@ -117,7 +117,7 @@ class ParsedCard:
 
     persona: Persona
     life_stages: list[LifeStage]
-    knowledge: list[KnowledgeEntry]
+    knowledge_entries: list[KnowledgeEntry]
     portrayals: list[ScreenPortrayal]
 
 
@@ -160,7 +160,7 @@ def card_parse(card: dict[str, Any]) -> ParsedCard:
                       start_year=int(s["start_year"]), end_year=int(s["end_year"]), notes=s.get("notes") or "")
             for i, s in enumerate(ours.get("life_stages") or [])
         ],
-        knowledge=[_parse_entry(raw, f"{slug} 史料#{i}") for i, raw in enumerate(entries, 1)],
+        knowledge_entries=[_parse_entry(raw, f"{slug} 史料#{i}") for i, raw in enumerate(entries, 1)],
         portrayals=[
             ScreenPortrayal(production=_require(p, "production", str, f"{slug} 影视形象"), year=p.get("year"),
                             actor=p.get("actor") or "", depiction=p.get("depiction") or "",
@@ -168,7 +168,8 @@ def card_parse(card: dict[str, Any]) -> ParsedCard:
             for p in ours.get("portrayals") or []
         ],
     )
-    for rows, key in ((parsed.life_stages, "name"), (parsed.knowledge, "title"), (parsed.portrayals, "production")):
+    children = ((parsed.life_stages, "name"), (parsed.knowledge_entries, "title"), (parsed.portrayals, "production"))
+    for rows, key in children:
         keys = [getattr(obj, key) for obj in rows]
         if len(set(keys)) != len(keys):
             raise CardError(f"{slug}: 「{key}」有重复")
@@ -184,7 +185,7 @@ def persona_import_card(card: dict[str, Any]) -> Persona:
         setattr(persona, field, getattr(parsed.persona, field))
     persona.save()
     _sync_children(persona, persona.life_stages, "name", parsed.life_stages)
-    _sync_children(persona, persona.knowledge_entries, "title", parsed.knowledge)
+    _sync_children(persona, persona.knowledge_entries, "title", parsed.knowledge_entries)
     _sync_children(persona, persona.portrayals, "production", parsed.portrayals)
     return persona
 

@@ -245,3 +245,24 @@ class PersonaProbe(models.Model):
 
     def __str__(self) -> str:
         return self.prompt[:30]
+
+
+class SeedRecord(models.Model):
+    """What seeding last wrote to one row (personas/seedsync.py).
+
+    Kept beside the rows rather than on them so that it outlives a row a curator deletes (seeding
+    then knows not to bring it back) and follows a row whose title a curator renamed (by id).
+    """
+
+    kind = models.CharField(max_length=20)
+    # The figure's seed slug for a figure and its children; empty for eras and styles.
+    scope = models.CharField(max_length=60, blank=True)
+    key = models.CharField(max_length=200)
+    object_id = models.PositiveBigIntegerField()
+    seed_hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "scope", "key"], name="seed_record_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.scope}/{self.key}"

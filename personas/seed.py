@@ -1,16 +1,25 @@
-"""Load the seeded figures, era knowledge and style presets (idempotent: update by slug or title)."""
+"""Load the seeded figures, era knowledge and style presets without undoing a curator (personas/seedsync.py)."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from operator import attrgetter
 from pathlib import Path
 
 from django.db import transaction
+from django.db.models import Q
 
-from personas.cards import CardError, persona_import_card
-from personas.models import Dynasty, EpistemicLabel, KnowledgeEntry, Persona, StylePreset
+from personas.cards import CardError, ParsedCard, card_parse
+from personas.models import Dynasty, EpistemicLabel, KnowledgeEntry, Persona, SeedRecord, StylePreset
+from personas.seedsync import Group, Step, group_plan, steps_apply
 
 SEED_DIR = Path(__file__).resolve().parent / "seed"
+FIGURE_CHILDREN = (
+    ("stage", "life_stages", "name"),
+    ("knowledge", "knowledge_entries", "title"),
+    ("portrayal", "portrayals", "production"),
+)
 
 
 def _load(path: Path):
@@ -19,47 +28,94 @@ def _load(path: Path):
 
 
 @transaction.atomic
-def seed_all(seed_dir: Path = SEED_DIR) -> dict[str, int]:
-    personas = [persona_import_card(_load(path)) for path in sorted((seed_dir / "figures").glob("*.json"))]
-    eras = _seed_eras(_load(seed_dir / "eras.json")) if (seed_dir / "eras.json").exists() else 0
-    styles = _seed_styles(_load(seed_dir / "styles.json")) if (seed_dir / "styles.json").exists() else 0
-    return {"personas": len(personas), "eras": eras, "styles": styles}
+def seed_all() -> dict:
+    """Create what is missing and update what nobody changed; returns sizes and a tally of actions."""
+    cards = [card_parse(_load(path)) for path in _figure_files()]
+    steps = [step for parsed in cards for step in figure_plan(parsed)]
+    counts = {"personas": len(cards), "eras": 0, "styles": 0}
+    if (path := SEED_DIR / "eras.json").exists():
+        eras = _era_rows(_load(path))
+        counts["eras"] = len(eras)
+        rows = list(KnowledgeEntry.objects.filter(persona=None))
+        steps += group_plan(Group("era", "", rows, lambda e: f"{e.dynasty}/{e.title}"), eras)
+    if (path := SEED_DIR / "styles.json").exists():
+        styles = _style_rows(_load(path))
+        counts["styles"] = len(styles)
+        steps += group_plan(Group("style", "", list(StylePreset.objects.all()), attrgetter("slug")), styles)
+    return {**counts, "tally": steps_apply(steps)}
 
 
-def _seed_eras(items: list[dict]) -> int:
+def figure_plan(parsed: ParsedCard, *, reset: bool = False) -> list[Step]:
+    """Steps for one figure, the figure first; none for its children when a curator deleted it."""
+    slug = parsed.persona.slug
+    seeded_ids = SeedRecord.objects.filter(kind="persona", scope=slug).values("object_id")
+    candidates = list(Persona.objects.filter(Q(slug=slug) | Q(pk__in=seeded_ids)))
+    # Figures are never deleted by seeding: conversations hold on to them.
+    group = Group("persona", slug, candidates, attrgetter("slug"))
+    steps = group_plan(group, [parsed.persona], reset=reset, prune=False)
+    persona = steps[0].target
+    if persona is None:
+        return steps
+    for kind, related, key in FIGURE_CHILDREN:
+        wanted = getattr(parsed, related)
+        for child in wanted:
+            child.persona = persona
+        rows = list(getattr(persona, related).all()) if persona.pk else []
+        steps += group_plan(Group(kind, slug, rows, attrgetter(key)), wanted, reset=reset)
+    return steps
+
+
+def _figure_files() -> list[Path]:
+    return sorted((SEED_DIR / "figures").glob("*.json"))
+
+
+def figure_card(slug: str) -> ParsedCard | None:
+    for path in _figure_files():
+        card = _load(path)
+        if (card.get("data", {}).get("extensions", {}).get("guyue/persona") or {}).get("slug") == slug:
+            return card_parse(card)
+    return None
+
+
+def seeded_slugs() -> list[str]:
+    return [path.stem for path in _figure_files()]
+
+
+def figure_reset_plan(slug: str) -> list[Step] | None:
+    """What a reset would do (nothing is written); None for a slug the seed does not have."""
+    parsed = figure_card(slug)
+    return figure_plan(parsed, reset=True) if parsed is not None else None
+
+
+@transaction.atomic
+def figure_reset(slug: str) -> Counter:
+    """Restore one figure and its children to the seed, in place, deleting rows the seed does not have."""
+    parsed = figure_card(slug)
+    if parsed is None:
+        raise CardError(f"no seeded figure with slug {slug!r}")
+    return steps_apply(figure_plan(parsed, reset=True))
+
+
+def _era_rows(items: list[dict]) -> list[KnowledgeEntry]:
+    rows = []
     for item in items:
         if item["dynasty"] not in Dynasty.values or item.get("label") not in EpistemicLabel.values:
             raise CardError(f"eras.json: 条目「{item.get('title')}」朝代或可信度无效")
         source = item.get("source") or {}
-        KnowledgeEntry.objects.update_or_create(
-            persona=None,
-            dynasty=item["dynasty"],
-            title=item["title"],
-            defaults={
-                "content": item["content"],
-                "trigger_keys": item.get("keys") or [],
-                "source_book": source["book"],
-                "source_chapter": source.get("chapter") or "",
-                "source_quote": source.get("quote") or "",
-                "label": item["label"],
-            },
-        )
-    return len(items)
+        rows.append(KnowledgeEntry(
+            persona=None, dynasty=item["dynasty"], title=item["title"], content=item["content"],
+            trigger_keys=item.get("keys") or [], source_book=source["book"],
+            source_chapter=source.get("chapter") or "", source_quote=source.get("quote") or "", label=item["label"],
+        ))
+    return rows
 
 
-def _seed_styles(items: list[dict]) -> int:
-    for order, item in enumerate(items):
-        StylePreset.objects.update_or_create(
-            slug=item["slug"],
-            defaults={
-                "name": item["name"],
-                "description": item.get("description") or "",
-                "instructions": item["instructions"],
-                "examples": item.get("examples") or [],
-                "order": order,
-            },
-        )
-    return len(items)
+def _style_rows(items: list[dict]) -> list[StylePreset]:
+    return [
+        StylePreset(slug=item["slug"], name=item["name"], description=item.get("description") or "",
+                    instructions=item["instructions"], examples=item.get("examples") or [], order=order)
+        for order, item in enumerate(items)
+    ]
 
 
 def published_count() -> int:
