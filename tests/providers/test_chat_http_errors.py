@@ -107,6 +107,9 @@ def _compat(status: int, code: str, message: str = "m") -> Reply:
     "reply, kind",
     [
         (_compat(429, "PrepaidBillOverdue"), "billing"),
+        (json_reply(429, {"error": {"message": "You exceeded your current quota, please check your plan and billing "
+                                               "details.", "type": "insufficient_quota", "param": None,
+                                    "code": "insufficient_quota"}}, headers={"Retry-After": "1"}), "billing"),
         (_compat(400, "Arrearage", "Access denied, please make sure your account is in good standing."), "billing"),
         (json_reply(402, {"error": {"code": 402, "message": "Insufficient credits",
                                     "metadata": {"limit_source": "openrouter_key_limit"}}},
@@ -126,8 +129,9 @@ def _compat(status: int, code: str, message: str = "m") -> Reply:
         (_compat(404, "model_not_found", "Model can not be found."), "unavailable"),
         (json_reply(404, {"detail": "Not Found"}), "bad_request"),
     ],
-    ids=["prepaid-overdue", "arrearage", "openrouter-402", "new-api-quota", "moderation-json", "moderation-sse",
-         "openrouter-403", "auth-compat", "auth-native", "400", "404-model", "404-path"],
+    ids=["prepaid-overdue", "openai-insufficient-quota", "arrearage", "openrouter-402", "new-api-quota",
+         "moderation-json", "moderation-sse", "openrouter-403", "auth-compat", "auth-native", "400", "404-model",
+         "404-path"],
 )  # fmt: skip
 async def test_it_never_retries_permanent_errors(upstream, reply, kind):
     sleeps = Sleeps()
