@@ -93,9 +93,12 @@ async def stream_chat(
     request = build_request(http, config, messages, tools=tools, temperature=temperature, max_tokens=max_tokens)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + config.total_timeout
+    # Every attempt must have its headers by this one moment: retries share the first-byte budget,
+    # so a stalled upstream costs the user one first_byte_timeout, not one per attempt.
+    first_byte_deadline = min(loop.time() + config.first_byte_timeout, deadline)
     retries, stream_retry_used = 0, False
     while True:
-        attempt = _Attempt(http, request, config, deadline)
+        attempt = _Attempt(http, request, config, deadline, first_byte_deadline)
         try:
             async with aclosing(attempt.events()) as events:
                 async for event in events:
@@ -107,8 +110,8 @@ async def stream_chat(
             if not _may_retry(error, attempt, retries, config.max_retries, stream_retry_used):
                 raise
             delay = backoff_delay(retries, error.retry_after)
-            if loop.time() + delay >= deadline:
-                raise
+            if loop.time() + delay >= first_byte_deadline:
+                raise  # the next attempt would have no time left to get its headers
             logger.warning("provider %s failed (%s), retry %d in %.2fs", config.kind, error, retries + 1, delay)
             await sleep(delay)
             retries += 1
@@ -119,7 +122,7 @@ def _may_retry(error: ProviderError, attempt: _Attempt, retries: int, limit: int
     if retries >= limit or not error.retryable or attempt.content_seen:
         return False
     if attempt.phase != "stream":
-        return True  # connect errors, header timeouts, 408/409/429/5xx
+        return True  # connect errors, 408/409/429/5xx; a header timeout has used up the first-byte budget
     # A 200 that failed before any content (error as the first event, early truncation) gets one
     # more try. Timeouts after the headers do not: the upstream may still be generating, and billing.
     return not stream_retry_used and error.kind != "timeout"
@@ -185,8 +188,10 @@ def _headers(config: ProviderConfig) -> dict[str, str]:
 class _Attempt:
     """One HTTP exchange. `phase` tells the retry policy how far it got."""
 
-    def __init__(self, http: httpx.AsyncClient, request: httpx.Request, config: ProviderConfig, deadline: float):
+    def __init__(self, http: httpx.AsyncClient, request: httpx.Request, config: ProviderConfig, deadline: float,
+                 first_byte_deadline: float):  # fmt: skip
         self.http, self.request, self.config, self.deadline = http, request, config, deadline
+        self.first_byte_deadline = first_byte_deadline
         self.loop = asyncio.get_running_loop()
         self.started = self.loop.time()
         self.phase = "connect"  # → "status" (non-2xx answer) or "stream" (2xx body)
@@ -216,9 +221,8 @@ class _Attempt:
             await response.aclose()
 
     async def _send(self) -> httpx.Response:
-        first_byte = min(self.started + self.config.first_byte_timeout, self.deadline)
         try:
-            async with asyncio.timeout_at(first_byte):
+            async with asyncio.timeout_at(self.first_byte_deadline):
                 return await self.http.send(self.request, stream=True)
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise ProviderError("timeout", detail=f"no response headers: {type(exc).__name__}") from None

@@ -25,7 +25,9 @@ MESSAGES = [{"role": "system", "content": "你是苏轼。"}, {"role": "user", "
 def config(upstream: Any, **overrides: Any) -> ProviderConfig:
     base = ProviderConfig(
         kind="dashscope", base_url=upstream.url + "/v1", api_key=KEY, model="qwen-plus",
-        connect_timeout=1.0, first_byte_timeout=1.0, first_content_timeout=2.0,
+        # Retries share the first-byte budget, and a backoff must end inside it: 5 s leaves room
+        # for the scripted Retry-After hints (Sleeps records them; nothing really waits).
+        connect_timeout=1.0, first_byte_timeout=5.0, first_content_timeout=2.0,
         idle_timeout=1.0, total_timeout=8.0,
     )  # fmt: skip
     return replace(base, **overrides)

@@ -98,6 +98,14 @@ async def test_it_does_not_sleep_past_the_deadline(upstream):
     assert outcome.error.kind == "rate_limit" and len(upstream.requests) == 1 and sleeps.delays == []
 
 
+async def test_it_does_not_wait_past_the_first_byte_budget(upstream):
+    # The retry would have to get its headers by the call's first-byte deadline: 2 s from now is too late.
+    sleeps = Sleeps()
+    upstream.route("POST", PATH, json_reply(429, RATE, headers={"Retry-After": "2"}), sse_reply(reply_parts("x")))
+    outcome = await run(config(upstream, first_byte_timeout=1.0), sleep=sleeps)
+    assert outcome.error.kind == "rate_limit" and len(upstream.requests) == 1 and sleeps.delays == []
+
+
 def _compat(status: int, code: str, message: str = "m") -> Reply:
     return json_reply(status, {"error": {"message": message, "type": code, "param": None, "code": code},
                                "request_id": f"req-{code}"})  # fmt: skip
