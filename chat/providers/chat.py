@@ -25,10 +25,11 @@ from chat.providers.errors import ProviderError, error_from_response, parse_body
 from chat.providers.events import CONTENT, Event, Finish, TextDelta, ToolCall, ToolCallDelta, ToolCalls, Usage
 from chat.providers.retry import backoff_delay
 from chat.providers.sse import SSEDecoder, SSEEvent
+from guyue.lib.netguard import AddressGuard, UnsafeURL, async_client
 
 __all__ = [
     "Event", "Finish", "ProviderConfig", "TextDelta", "ToolCall", "ToolCallDelta", "ToolCalls", "Usage",
-    "close_client", "get_client", "stream_chat",
+    "close_client", "get_client", "new_client", "stream_chat",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
@@ -52,30 +53,38 @@ class ProviderConfig:
     site_url: str = ""
     site_title: str = "古月今话"
     extra_body: dict[str, Any] = field(default_factory=dict)
+    # Where connections may go. A user's base URL gets a guard (public addresses only, checked at
+    # connect time); None is for trusted site-wide credentials, which may point at a local server.
+    guard: AddressGuard | None = AddressGuard()
 
 
 # Each streamed reply holds one connection for its whole length, so the pool must be larger than
 # the streams one process serves at once (httpx's default of 100 made the 101st reply wait for a slot).
 POOL_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=30)
 
-# One pool per event loop: httpx connections are bound to the loop that opened them.
-_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+# One pool per event loop and guard: httpx connections are bound to the loop that opened them.
+_clients: dict[asyncio.AbstractEventLoop, dict[AddressGuard | None, httpx.AsyncClient]] = {}
 
 
-def get_client() -> httpx.AsyncClient:
+def new_client(guard: AddressGuard | None) -> httpx.AsyncClient:
+    """A client of the caller's own (they close it), connecting only where `guard` allows."""
+    return async_client(guard, limits=POOL_LIMITS)
+
+
+def get_client(guard: AddressGuard | None = None) -> httpx.AsyncClient:
     loop = asyncio.get_running_loop()
     for stale in [other for other in _clients if other.is_closed()]:
         del _clients[stale]  # its sockets died with its loop; let them be collected
-    client = _clients.get(loop)
+    clients = _clients.setdefault(loop, {})
+    client = clients.get(guard)
     if client is None or client.is_closed:
-        client = _clients[loop] = httpx.AsyncClient(follow_redirects=False, limits=POOL_LIMITS)
+        client = clients[guard] = new_client(guard)
     return client
 
 
 async def close_client() -> None:
-    """Close this loop's shared client (ASGI lifespan shutdown)."""
-    client = _clients.pop(asyncio.get_running_loop(), None)
-    if client is not None:
+    """Close this loop's shared clients (ASGI lifespan shutdown)."""
+    for client in _clients.pop(asyncio.get_running_loop(), {}).values():
         await client.aclose()
 
 
@@ -89,7 +98,7 @@ async def stream_chat(
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     client: httpx.AsyncClient | None = None,
 ) -> AsyncGenerator[Event, None]:
-    http = client or get_client()
+    http = client or get_client(config.guard)
     request = build_request(http, config, messages, tools=tools, temperature=temperature, max_tokens=max_tokens)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + config.total_timeout
@@ -226,6 +235,10 @@ class _Attempt:
                 return await self.http.send(self.request, stream=True)
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise ProviderError("timeout", detail=f"no response headers: {type(exc).__name__}") from None
+        except UnsafeURL as exc:
+            # The guard refused the address at connect time (rebinding, or it moved): never retried.
+            raise ProviderError("bad_request", message=str(exc), detail=f"refused at connect: {exc}",
+                                retryable=False) from None  # fmt: skip
         except httpx.ConnectError as exc:
             raise unreachable(f"connect failed: {exc}") from None
         except httpx.LocalProtocolError as exc:
