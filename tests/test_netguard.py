@@ -146,3 +146,66 @@ def test_a_trusted_client_is_plain_httpx(upstream):
     upstream.route("GET", "/v1/models", json_reply(200, {"data": []}))
     with sync_client(None) as http:
         assert http.get(f"{upstream.url}/v1/models", timeout=2.0).status_code == 200
+
+
+def _self_signed(tmp_path, name: str) -> tuple[str, str]:
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))  # fmt: skip
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))  # fmt: skip
+    return str(cert_file), str(key_file)
+
+
+def test_tls_to_the_checked_address_still_verifies_the_name(tmp_path, fake_dns, loopback_counts_as_public,
+                                                           monkeypatch):  # fmt: skip
+    import http.server
+    import ssl
+    import threading
+
+    cert_file, key_file = _self_signed(tmp_path, "relay.example")
+    names: list[str | None] = []
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert_file, key_file)
+    server_context.sni_callback = lambda sock, name, ctx: names.append(name)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = server_context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    fake_dns.script("relay.example", ["127.0.0.1"])
+    # Trust the test certificate instead of the system store.
+    monkeypatch.setattr(netguard.httpx, "create_ssl_context", lambda: ssl.create_default_context(cafile=cert_file))
+    try:
+        with sync_client(AddressGuard()) as http:
+            response = http.get(f"https://relay.example:{server.server_address[1]}/v1/models", timeout=5.0)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert response.status_code == 200 and response.text == "ok"
+    assert names == ["relay.example"] and fake_dns.count("relay.example") == 1
