@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import ApiCredential, CredentialKind, CredentialRegion, CredentialStatus, User
 from chat.providers import keycheck
-from guyue.lib.netguard import UnresolvableHost, UnsafeURL, check_public_url
+from guyue.lib.netguard import AddressGuard, UnresolvableHost, UnsafeURL, check_public_url
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +25,19 @@ _OUTCOME_STATUS = {
 }
 
 
+def credential_guard(credential: ApiCredential) -> AddressGuard | None:
+    """Where calls with this credential may connect. A user's base URL reaches public addresses
+    only (or hosts in USER_BASE_URL_ALLOWED_HOSTS); site-wide credentials are trusted (None) and
+    may point at a local model server."""
+    if credential.is_site_wide:
+        return None
+    return AddressGuard.allowing(settings.USER_BASE_URL_ALLOWED_HOSTS)
+
+
 def _check(credential: ApiCredential, base_url: str) -> keycheck.CheckResult:
     if not credential.is_site_wide:
-        # Checked again right before the call: DNS may have changed since the form was saved.
+        # Checked again right before the call: DNS may have changed since the form was saved
+        # (and the connection itself is checked once more, see guyue/lib/netguard.py).
         try:
             check_public_url(base_url, settings.USER_BASE_URL_ALLOWED_HOSTS)
         except UnresolvableHost as exc:
@@ -35,7 +45,8 @@ def _check(credential: ApiCredential, base_url: str) -> keycheck.CheckResult:
         except UnsafeURL as exc:
             return keycheck.CheckResult(keycheck.ERROR, str(exc))
     return keycheck.check_key(
-        kind=credential.kind, base_url=base_url, api_key=credential.api_key, timeout=settings.KEYCHECK_TIMEOUT
+        kind=credential.kind, base_url=base_url, api_key=credential.api_key, timeout=settings.KEYCHECK_TIMEOUT,
+        guard=credential_guard(credential),
     )
 
 

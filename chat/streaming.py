@@ -14,7 +14,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from accounts.models import ApiCredential
-from accounts.services import credential_resolve
+from accounts.services import credential_guard, credential_resolve
 from chat import services
 from chat.guard import judge
 from chat.guard.categories import IN_SCOPE
@@ -77,6 +77,7 @@ def provider_config(credential: ApiCredential) -> ProviderConfig:
         idle_timeout=settings.PROVIDER_IDLE_TIMEOUT,
         total_timeout=settings.PROVIDER_TOTAL_TIMEOUT,
         site_url=settings.SITE_URL,
+        guard=credential_guard(credential),  # the connection is checked too, not only the name
     )
 
 

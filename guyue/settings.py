@@ -153,7 +153,8 @@ MEMORY_EXTRACT_ON_LEAVE = env_bool("MEMORY_EXTRACT_ON_LEAVE", True)
 REPLY_MAX_TOKENS = env_int("REPLY_MAX_TOKENS", 2048)
 KEYCHECK_TIMEOUT = float(env_int("KEYCHECK_TIMEOUT", 10))
 KEYCHECK_LIMIT_PER_10_MINUTES = env_int("KEYCHECK_LIMIT_PER_10_MINUTES", 20)
-# host:port pairs a *user's* base URL may use even though they resolve to private addresses.
+# host or host:port entries a *user's* base URL may use even though they resolve to private
+# addresses (guyue/lib/netguard.py; those calls ignore HTTP(S)_PROXY).
 USER_BASE_URL_ALLOWED_HOSTS = env_list("USER_BASE_URL_ALLOWED_HOSTS", [])
 
 # --- Images (docs/images.md) -----------------------------------------------------------------
@@ -168,8 +169,8 @@ IMAGE_SUBMITS_PER_SECOND = env_int("IMAGE_SUBMITS_PER_SECOND", 2)  # DashScope a
 IMAGE_WORKER_CONCURRENCY = env_int("IMAGE_WORKER_CONCURRENCY", 2)  # jobs one worker process runs at once
 IMAGE_WORKER_IDLE_SECONDS = env_float("IMAGE_WORKER_IDLE_SECONDS", 1.0)  # longest idle sleep between queue checks
 IMAGE_WORKER_STALE_SECONDS = env_int("IMAGE_WORKER_STALE_SECONDS", 30)  # a claim without heartbeat this long is taken over
-# Hosts generated images may be downloaded from ("." prefix = the domain and its subdomains).
-# DashScope results come from OSS; relay URLs must also resolve to public addresses.
+# Hosts DashScope images may be downloaded from ("." prefix = the domain and its subdomains).
+# Every download must reach a public address, except from an entry naming one host exactly.
 IMAGE_DOWNLOAD_ALLOWED_HOSTS = env_list("IMAGE_DOWNLOAD_ALLOWED_HOSTS", [".aliyuncs.com"])
 IMAGE_MAX_BYTES = env_int("IMAGE_MAX_BYTES", 20 * 1024 * 1024)
 

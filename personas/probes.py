@@ -25,7 +25,7 @@ from chat.guard.input import Verdict, classify
 from chat.guard.output import Hit, OutputGuard, public_lines, stream_compact
 from chat.guard.policy import ANSWER, GUIDE, REFUSE, STEER, Policy, policy_for, replacement_line, signature_line
 from chat.prompting import PromptInputs, build_prompt, confidential_text, knowledge_cutoff
-from chat.providers.chat import ProviderConfig, TextDelta, stream_chat
+from chat.providers.chat import ProviderConfig, TextDelta, new_client, stream_chat
 from chat.providers.errors import ProviderError
 from personas.models import PROBE_CATEGORIES, LifeStage, Persona, StylePreset
 
@@ -226,7 +226,7 @@ def _probe_config(config: ProviderConfig) -> ProviderConfig:
 async def _real_outcomes(setting: _Setting, rows: Sequence[ProbeRow], config: ProviderConfig) -> list[Outcome]:
     # A client of our own: this loop is gone when async_to_sync returns, and so must its connections be.
     limit = asyncio.Semaphore(PROBE_CONCURRENCY)
-    async with httpx.AsyncClient(follow_redirects=False) as client:
+    async with new_client(config.guard) as client:
 
         async def one(row: ProbeRow) -> Outcome:
             if row.policy.canned:

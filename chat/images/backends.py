@@ -24,7 +24,7 @@ import httpx
 
 from chat.providers.errors import MESSAGES, ProviderError, error_from_payload, error_from_response, unreachable
 from chat.providers.retry import backoff_delay
-from guyue.lib.netguard import UnsafeURL, check_public_url
+from guyue.lib.netguard import AddressGuard, UnsafeURL, sync_client
 
 logger = logging.getLogger(__name__)
 
@@ -228,33 +228,35 @@ def host_allowed(url: str, allowed: Iterable[str]) -> bool:
     return False
 
 
-def download(
-    http: httpx.Client, url: str, config: BackendConfig, *, public_ok: bool, sleep: Sleep = time.sleep
-) -> ImageResult:
+def download_guard(config: BackendConfig) -> AddressGuard:
+    """Downloads reach public addresses only, whoever's key made the image (the URL comes from a
+    provider's answer). An allowlist entry naming one host exactly (`127.0.0.1`, `minio:9000`) is
+    trusted wherever it resolves; a domain entry (`.aliyuncs.com`) must still resolve publicly."""
+    return AddressGuard.allowing(entry for entry in config.allowed_hosts if not entry.startswith("."))
+
+
+def download(url: str, config: BackendConfig, *, public_ok: bool, sleep: Sleep = time.sleep) -> ImageResult:
     """Fetch a generated image at once (result links expire), never with the API key.
 
     Allowed hosts come from IMAGE_DOWNLOAD_ALLOWED_HOSTS; with `public_ok` (relay CDNs, whose hosts
-    we cannot list) any host that resolves to public addresses only is allowed as well."""
+    we cannot list) any other host is allowed as well. Either way the connection goes only to an
+    address `download_guard` allows, checked when it is opened."""
     if url.startswith("data:"):
         return decode_data_url(url, max_bytes=config.max_bytes)
     if urlsplit(url).scheme not in ("http", "https"):
         raise ImageError("refused_url", detail="image URL is not http(s)")
-    if not host_allowed(url, config.allowed_hosts):
-        if not public_ok:
-            raise ImageError("refused_url", detail=f"host {urlsplit(url).hostname!r} is not in the allowlist")
-        try:
-            check_public_url(url)
-        except UnsafeURL as exc:
-            raise ImageError("refused_url", detail=str(exc)) from None
+    if not public_ok and not host_allowed(url, config.allowed_hosts):
+        raise ImageError("refused_url", detail=f"host {urlsplit(url).hostname!r} is not in the allowlist")
     retries = 0
-    while True:
-        try:
-            return _download_once(http, url, config)
-        except ImageError as error:
-            if not error.retryable or retries >= 2:
-                raise
-            sleep(backoff_delay(retries, None))
-            retries += 1
+    with sync_client(download_guard(config)) as http:
+        while True:
+            try:
+                return _download_once(http, url, config)
+            except ImageError as error:
+                if not error.retryable or retries >= 2:
+                    raise
+                sleep(backoff_delay(retries, None))
+                retries += 1
 
 
 def _download_once(http: httpx.Client, url: str, config: BackendConfig) -> ImageResult:
@@ -271,6 +273,8 @@ def _download_once(http: httpx.Client, url: str, config: BackendConfig) -> Image
                 body += chunk
                 if len(body) > config.max_bytes:
                     raise ImageError("no_image", detail=f"image larger than {config.max_bytes} bytes")
+    except UnsafeURL as exc:
+        raise ImageError("refused_url", detail=f"refused at connect: {exc}") from None
     except httpx.HTTPError as exc:
         raise ImageError("result_expired", retryable=True, detail=f"download failed: {type(exc).__name__}") from None
     return decode_image(bytes(body), max_bytes=config.max_bytes)

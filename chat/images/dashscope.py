@@ -76,7 +76,7 @@ class DashScopeBackend:
 
     def fetch(self, state: TaskState) -> ImageResult:
         # OSS links only: a result URL anywhere else is refused, whatever it resolves to.
-        result = download(self.http, state.urls[0], self.config, public_ok=False, sleep=self.sleep)
+        result = download(state.urls[0], self.config, public_ok=False, sleep=self.sleep)
         result.revised_prompt, result.warning = state.actual_prompt, state.warning
         return result
 

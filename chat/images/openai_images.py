@@ -58,7 +58,7 @@ class OpenAIImagesBackend:
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             urls = images_from_message(choices[0].get("message") or {})
             if urls:
-                return download(self.http, urls[0], self.config, public_ok=True, sleep=self.sleep)
+                return download(urls[0], self.config, public_ok=True, sleep=self.sleep)
         # A 200 with an empty data list is a failure that some relays do not bill.
         raise ImageError("no_image", detail="images/generations answered without an image")
 
@@ -66,5 +66,5 @@ class OpenAIImagesBackend:
         if isinstance(item.get("b64_json"), str) and item["b64_json"]:
             return decode_b64(item["b64_json"], max_bytes=self.config.max_bytes)
         if isinstance(item.get("url"), str) and item["url"]:
-            return download(self.http, item["url"], self.config, public_ok=True, sleep=self.sleep)
+            return download(item["url"], self.config, public_ok=True, sleep=self.sleep)
         raise ImageError("no_image", detail="data[0] has neither b64_json nor url")

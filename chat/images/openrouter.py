@@ -62,7 +62,7 @@ class OpenRouterBackend:
         urls = images_from_message(message)
         if not urls:
             raise ImageError("no_image", detail="the answer carried no image")
-        return download(self.http, urls[0], self.config, public_ok=True, sleep=self.sleep)
+        return download(urls[0], self.config, public_ok=True, sleep=self.sleep)
 
     def _streamed(self, request: ImageRequest) -> dict[str, Any]:
         """Collect a streamed answer into one message: text pieces and image items."""

@@ -40,6 +40,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import ApiCredential, CredentialKind
+from accounts.services import credential_guard
 from chat.images.backends import (
     MIME_EXT, BackendConfig, ImageError, ImageRequest, ImageResult, wait_for_task,
 )  # fmt: skip
@@ -49,7 +50,7 @@ from chat.images.openai_images import OpenAIImagesBackend
 from chat.images.openrouter import OpenRouterBackend
 from chat.models import ImageJob, image_upload_to
 from chat.providers.errors import ProviderError
-from guyue.lib.netguard import UnsafeURL, check_public_url
+from guyue.lib.netguard import UnsafeURL, check_public_url, sync_client
 
 logger = logging.getLogger(__name__)
 
@@ -270,7 +271,8 @@ class Worker:
             self._update(job, actual_prompt=composed.prompt, negative_prompt=composed.negative_prompt)
         request = ImageRequest(job.actual_prompt, job.negative_prompt, job.size)
         try:
-            with httpx.Client(follow_redirects=False) as http:
+            # A user's key talks to its base URL through the address guard; a site-wide key is trusted.
+            with sync_client(credential_guard(job.credential)) as http:
                 backend = backend_for(job.credential, http)
                 result = self._generate(job, backend, request)
         except UnsafeURL as exc:

@@ -25,10 +25,11 @@ from chat.providers.errors import ProviderError, error_from_response, parse_body
 from chat.providers.events import CONTENT, Event, Finish, TextDelta, ToolCall, ToolCallDelta, ToolCalls, Usage
 from chat.providers.retry import backoff_delay
 from chat.providers.sse import SSEDecoder, SSEEvent
+from guyue.lib.netguard import AddressGuard, UnsafeURL, async_client
 
 __all__ = [
     "Event", "Finish", "ProviderConfig", "TextDelta", "ToolCall", "ToolCallDelta", "ToolCalls", "Usage",
-    "close_client", "get_client", "stream_chat",
+    "close_client", "get_client", "new_client", "stream_chat",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
@@ -52,30 +53,38 @@ class ProviderConfig:
     site_url: str = ""
     site_title: str = "古月今话"
     extra_body: dict[str, Any] = field(default_factory=dict)
+    # Where connections may go. A user's base URL gets a guard (public addresses only, checked at
+    # connect time); None is for trusted site-wide credentials, which may point at a local server.
+    guard: AddressGuard | None = AddressGuard()
 
 
 # Each streamed reply holds one connection for its whole length, so the pool must be larger than
 # the streams one process serves at once (httpx's default of 100 made the 101st reply wait for a slot).
 POOL_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=100, keepalive_expiry=30)
 
-# One pool per event loop: httpx connections are bound to the loop that opened them.
-_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
+# One pool per event loop and guard: httpx connections are bound to the loop that opened them.
+_clients: dict[asyncio.AbstractEventLoop, dict[AddressGuard | None, httpx.AsyncClient]] = {}
 
 
-def get_client() -> httpx.AsyncClient:
+def new_client(guard: AddressGuard | None) -> httpx.AsyncClient:
+    """A client of the caller's own (they close it), connecting only where `guard` allows."""
+    return async_client(guard, limits=POOL_LIMITS)
+
+
+def get_client(guard: AddressGuard | None = None) -> httpx.AsyncClient:
     loop = asyncio.get_running_loop()
     for stale in [other for other in _clients if other.is_closed()]:
         del _clients[stale]  # its sockets died with its loop; let them be collected
-    client = _clients.get(loop)
+    clients = _clients.setdefault(loop, {})
+    client = clients.get(guard)
     if client is None or client.is_closed:
-        client = _clients[loop] = httpx.AsyncClient(follow_redirects=False, limits=POOL_LIMITS)
+        client = clients[guard] = new_client(guard)
     return client
 
 
 async def close_client() -> None:
-    """Close this loop's shared client (ASGI lifespan shutdown)."""
-    client = _clients.pop(asyncio.get_running_loop(), None)
-    if client is not None:
+    """Close this loop's shared clients (ASGI lifespan shutdown)."""
+    for client in _clients.pop(asyncio.get_running_loop(), {}).values():
         await client.aclose()
 
 
@@ -89,13 +98,16 @@ async def stream_chat(
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     client: httpx.AsyncClient | None = None,
 ) -> AsyncGenerator[Event, None]:
-    http = client or get_client()
+    http = client or get_client(config.guard)
     request = build_request(http, config, messages, tools=tools, temperature=temperature, max_tokens=max_tokens)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + config.total_timeout
+    # Every attempt must have its headers by this one moment: retries share the first-byte budget,
+    # so a stalled upstream costs the user one first_byte_timeout, not one per attempt.
+    first_byte_deadline = min(loop.time() + config.first_byte_timeout, deadline)
     retries, stream_retry_used = 0, False
     while True:
-        attempt = _Attempt(http, request, config, deadline)
+        attempt = _Attempt(http, request, config, deadline, first_byte_deadline)
         try:
             async with aclosing(attempt.events()) as events:
                 async for event in events:
@@ -107,8 +119,8 @@ async def stream_chat(
             if not _may_retry(error, attempt, retries, config.max_retries, stream_retry_used):
                 raise
             delay = backoff_delay(retries, error.retry_after)
-            if loop.time() + delay >= deadline:
-                raise
+            if loop.time() + delay >= first_byte_deadline:
+                raise  # the next attempt would have no time left to get its headers
             logger.warning("provider %s failed (%s), retry %d in %.2fs", config.kind, error, retries + 1, delay)
             await sleep(delay)
             retries += 1
@@ -119,7 +131,7 @@ def _may_retry(error: ProviderError, attempt: _Attempt, retries: int, limit: int
     if retries >= limit or not error.retryable or attempt.content_seen:
         return False
     if attempt.phase != "stream":
-        return True  # connect errors, header timeouts, 408/409/429/5xx
+        return True  # connect errors, 408/409/429/5xx; a header timeout has used up the first-byte budget
     # A 200 that failed before any content (error as the first event, early truncation) gets one
     # more try. Timeouts after the headers do not: the upstream may still be generating, and billing.
     return not stream_retry_used and error.kind != "timeout"
@@ -185,8 +197,10 @@ def _headers(config: ProviderConfig) -> dict[str, str]:
 class _Attempt:
     """One HTTP exchange. `phase` tells the retry policy how far it got."""
 
-    def __init__(self, http: httpx.AsyncClient, request: httpx.Request, config: ProviderConfig, deadline: float):
+    def __init__(self, http: httpx.AsyncClient, request: httpx.Request, config: ProviderConfig, deadline: float,
+                 first_byte_deadline: float):  # fmt: skip
         self.http, self.request, self.config, self.deadline = http, request, config, deadline
+        self.first_byte_deadline = first_byte_deadline
         self.loop = asyncio.get_running_loop()
         self.started = self.loop.time()
         self.phase = "connect"  # → "status" (non-2xx answer) or "stream" (2xx body)
@@ -216,12 +230,15 @@ class _Attempt:
             await response.aclose()
 
     async def _send(self) -> httpx.Response:
-        first_byte = min(self.started + self.config.first_byte_timeout, self.deadline)
         try:
-            async with asyncio.timeout_at(first_byte):
+            async with asyncio.timeout_at(self.first_byte_deadline):
                 return await self.http.send(self.request, stream=True)
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise ProviderError("timeout", detail=f"no response headers: {type(exc).__name__}") from None
+        except UnsafeURL as exc:
+            # The guard refused the address at connect time (rebinding, or it moved): never retried.
+            raise ProviderError("bad_request", message=str(exc), detail=f"refused at connect: {exc}",
+                                retryable=False) from None  # fmt: skip
         except httpx.ConnectError as exc:
             raise unreachable(f"connect failed: {exc}") from None
         except httpx.LocalProtocolError as exc:

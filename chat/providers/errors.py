@@ -44,14 +44,16 @@ _TRANSIENT = frozenset({"rate_limit", "timeout", "upstream", "unavailable", "int
 # Tokens are compared lower-cased against both `code` and `type`.
 _MODERATION = frozenset({"data_inspection_failed", "datainspectionfailed", "ipinfringementsuspect",
                          "content_filter", "content_policy_violation"})
+# "insufficient_quota" is OpenAI's "You exceeded your current quota" (sent with 429, and passed on by
+# relays): a balance or plan to fix, so never retried. DashScope reuses the code for an exhausted
+# (free) allocation, which waiting does not fix either.
 _BILLING = frozenset({"arrearage", "prepaidbilloverdue", "postpaidbilloverdue", "commoditynotpurchased",
-                      "insufficient_user_quota", "allocationquota.freetieronly", "insufficient_credits"})
+                      "insufficient_user_quota", "insufficient_quota", "allocationquota.freetieronly",
+                      "insufficient_credits"})
 _AUTH = frozenset({"invalid_api_key", "invalidapikey", "access_denied", "accessdenied",
                    "model.accessdenied", "workspace.accessdenied", "accessdenied.unpurchased"})
-# "insufficient_quota" is DashScope's TPM limit (429, transient), not the billing
-# "insufficient_user_quota" of new-api.
 _RATE = frozenset({"throttling", "throttling.ratequota", "throttling.allocationquota", "limit_requests",
-                   "insufficient_quota", "limit_burst_rate", "rate_limit_exceeded"})
+                   "limit_burst_rate", "rate_limit_exceeded"})
 _UNAVAILABLE = frozenset({"modelunavailable", "model_not_found", "modelnotfound"})
 _MODERATION_TEXT = ("inappropriate content", "data_inspection_failed", "datainspectionfailed")
 _BILLING_TEXT = ("insufficient_user_quota", "额度不足", "欠费", "arrearage")

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from guyue.lib.netguard import AddressGuard, UnsafeURL, sync_client
+
 VALID = "valid"
 INVALID = "invalid"
 UNREACHABLE = "unreachable"
@@ -23,12 +25,17 @@ def _check_path(kind: str) -> str:
     return "/key" if kind == "openrouter" else "/models"
 
 
-def check_key(*, kind: str, base_url: str, api_key: str, timeout: float) -> CheckResult:
+def check_key(
+    *, kind: str, base_url: str, api_key: str, timeout: float, guard: AddressGuard | None = AddressGuard()
+) -> CheckResult:
+    """`guard` limits where the call may connect; None only for trusted site-wide credentials."""
     url = base_url.rstrip("/") + _check_path(kind)
     headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
     try:
-        with httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0))) as client:
+        with sync_client(guard, timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0))) as client:
             response = client.get(url, headers=headers)
+    except UnsafeURL as exc:
+        return CheckResult(ERROR, str(exc))
     except httpx.TimeoutException:
         return CheckResult(UNREACHABLE, "连接接口超时，请检查网络或接口地址。")
     except httpx.HTTPError:

@@ -82,6 +82,12 @@ def test_it_rejects_bad_keys_with_a_chinese_message(alice_client, key, message):
         ("http://10.0.0.8/v1", "本机或内网"),
         ("http://169.254.169.254/latest", "本机或内网"),
         ("http://[::1]/v1", "本机或内网"),
+        ("http://100.100.100.200/latest/meta-data", "本机或内网"),  # Alibaba Cloud metadata (100.64.0.0/10)
+        ("http://[2002:a9fe:a9fe::1]/v1", "本机或内网"),  # 6to4 around 169.254.169.254
+        ("http://[fec0::1]/v1", "本机或内网"),  # site-local
+        ("https://api.example.com/v1?x=", "不能包含“?”或“#”"),  # would push /models into the query
+        ("https://api.example.com/v1#top", "不能包含“?”或“#”"),
+        ("https://me:secret@api.example.com/v1", "不能包含用户名或密码"),
     ],
 )
 def test_it_rejects_unsafe_or_invalid_base_urls(alice_client, url, message):

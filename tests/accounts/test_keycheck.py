@@ -6,6 +6,7 @@ import pytest
 
 from accounts import services
 from accounts.models import ApiCredential, CredentialStatus
+from tests.fakes.dns import fake_dns  # noqa: F401  (fixture)
 from tests.fakes.upstream import Reply, json_reply
 
 pytestmark = pytest.mark.django_db
@@ -100,3 +101,27 @@ def test_an_unresolvable_host_is_unreachable(alice, settings):
     )
     assert credential.status == CredentialStatus.UNREACHABLE
     assert "无法解析" in credential.last_error
+
+
+def test_a_user_base_url_that_rebinds_after_the_check_is_refused_at_connect(alice, upstream, settings, fake_dns):
+    # Public for the check before the call, loopback (where the upstream listens) for the connection.
+    settings.USER_BASE_URL_ALLOWED_HOSTS = []
+    fake_dns.script("relay.example", ["93.184.216.34"], ["127.0.0.1"])
+    upstream.route("GET", "/v1/models", json_reply(200, {"data": []}))
+    credential = services.credential_validate(
+        _credential(alice, kind="openai_compatible", base_url=f"http://relay.example:{upstream.port}/v1")
+    )
+    assert credential.status == CredentialStatus.ERROR
+    assert "本机或内网" in credential.last_error
+    assert upstream.connections_accepted == 0 and fake_dns.count("relay.example") == 2
+
+
+def test_a_stored_base_url_with_a_query_is_refused_before_the_call(alice, upstream, settings):
+    # Saved before the form refused it: `…/v1?x=` would send the key to `/v1?x=/models`.
+    settings.USER_BASE_URL_ALLOWED_HOSTS = ["127.0.0.1"]
+    upstream.route("GET", "/v1", json_reply(200, {"data": []}))
+    credential = services.credential_validate(
+        _credential(alice, kind="openai_compatible", base_url=f"{upstream.url}/v1?x=")
+    )
+    assert credential.status == CredentialStatus.ERROR
+    assert "不能包含" in credential.last_error and upstream.requests == []

@@ -9,6 +9,7 @@ from chat.images.backends import BackendConfig, ImageError, ImageRequest, wait_f
 from chat.images.dashscope import DashScopeBackend, native_base
 from chat.images.services import image_job_retry, request_image
 from chat.models import ImageJob
+from tests.fakes.dns import fake_dns  # noqa: F401  (fixture)
 from tests.fakes.imagetasks import CREATE_PATH, PNG, DashScopeTasks
 from tests.fakes.upstream import Reply, json_reply
 from tests.images.conftest import SITE_KEY
@@ -240,6 +241,24 @@ def test_a_result_host_outside_the_allowlist_is_refused(upstream, dashscope, ali
     settings.IMAGE_DOWNLOAD_ALLOWED_HOSTS = [".aliyuncs.com"]  # the default: OSS only
     upstream.route("POST", CREATE, created())
     upstream.route("GET", "/bj/api/v1/tasks/t-1", succeeded(upstream))
+    job = request_image(alice, conversation, "蜀道")
+
+    run_worker()
+
+    job.refresh_from_db()
+    assert job.status == ImageJob.Status.FAILED and job.error_kind == "refused_url"
+    assert not requests_to(upstream, "/oss/")
+
+
+def test_an_allowlisted_result_domain_must_still_resolve_publicly(upstream, dashscope, alice, conversation,
+                                                                 run_worker, settings, fake_dns):  # fmt: skip
+    # The name is OSS's, the address is loopback: a listed domain does not vouch for where it points.
+    settings.IMAGE_DOWNLOAD_ALLOWED_HOSTS = [".aliyuncs.com"]
+    fake_dns.script("result.oss-cn-beijing.aliyuncs.com", ["127.0.0.1"])
+    url = f"http://result.oss-cn-beijing.aliyuncs.com:{upstream.port}/oss/t-1.png?Signature=y"
+    upstream.route("POST", CREATE, created())
+    upstream.route("GET", "/bj/api/v1/tasks/t-1", task("SUCCEEDED", results=[{"url": url}]))
+    png_at(upstream)
     job = request_image(alice, conversation, "蜀道")
 
     run_worker()

@@ -8,11 +8,13 @@ import json
 import httpx
 import pytest
 
+from accounts.models import ApiCredential, CredentialStatus
 from chat.images.backends import BackendConfig, ImageError, ImageRequest, aspect_ratio
 from chat.images.openai_images import OpenAIImagesBackend
 from chat.images.openrouter import OpenRouterBackend
 from chat.images.services import request_image
 from chat.models import ImageJob
+from tests.fakes.dns import fake_dns  # noqa: F401  (fixture)
 from tests.fakes.imagetasks import PNG, png_bytes
 from tests.fakes.upstream import Reply, json_reply, sse_event, sse_reply
 from tests.images.conftest import SITE_KEY, site_credential
@@ -169,3 +171,32 @@ def test_a_relay_job_runs_end_to_end(upstream, alice, conversation, run_worker):
     assert job.status == ImageJob.Status.DONE and job.submissions == 1 and job.image.name.endswith(".png")
     sent = json.loads(upstream.requests[0].body)
     assert sent["prompt"].startswith(job.actual_prompt) and "画面中不要出现" in sent["prompt"]
+
+
+def test_a_relay_cdn_name_on_the_metadata_address_is_refused_without_connecting(upstream, fake_dns):
+    # 100.100.100.200 (Alibaba Cloud metadata, in 100.64.0.0/10) is neither private nor loopback.
+    fake_dns.script("cdn.example", ["100.100.100.200"])
+    upstream.route("POST", "/v1/images/generations", json_reply(200, {"data": [{"url": "http://cdn.example/a.png"}]}))
+    with pytest.raises(ImageError) as caught:
+        generate(OpenAIImagesBackend, upstream, "openai_compatible", "dall-e-3")
+    assert caught.value.kind == "refused_url" and fake_dns.count("cdn.example") == 1
+
+
+@pytest.mark.django_db
+def test_a_users_relay_that_rebinds_after_the_check_is_never_called(upstream, alice, conversation, run_worker,
+                                                                     settings, fake_dns):  # fmt: skip
+    # Public when the worker checks the base URL, loopback (where the upstream listens) when it connects.
+    settings.USER_BASE_URL_ALLOWED_HOSTS = []
+    fake_dns.script("relay.example", ["93.184.216.34"], ["127.0.0.1"])
+    credential = ApiCredential(owner=alice, kind="openai_compatible", label="mine", image_model="nano-banana",
+                               base_url=f"http://relay.example:{upstream.port}/v1", status=CredentialStatus.VALID)
+    credential.set_key(SITE_KEY)
+    credential.save()
+    upstream.route("POST", "/v1/images/generations", json_reply(200, {"data": [{"b64_json": "x"}]}))
+    job = request_image(alice, conversation, "李白登黄鹤楼")
+
+    run_worker()
+
+    job.refresh_from_db()
+    assert job.status == ImageJob.Status.FAILED and "本机或内网" in job.error_message
+    assert upstream.connections_accepted == 0

@@ -15,6 +15,7 @@ import pytest
 from chat.providers import chat
 from chat.providers.chat import Event, ProviderConfig, TextDelta, stream_chat
 from chat.providers.errors import ProviderError
+from guyue.lib.netguard import AddressGuard
 
 KEY = "sk-test0123456789abcdef"
 PATH = "/v1/chat/completions"
@@ -22,11 +23,19 @@ DONE = "data: [DONE]\n\n"
 MESSAGES = [{"role": "system", "content": "你是苏轼。"}, {"role": "user", "content": "你好"}]
 
 
+# The scripted upstream listens on 127.0.0.1: allowed the way an operator allows a local relay, so
+# these tests go through the guarded transport that serves users' base URLs.
+LOCAL = AddressGuard.allowing(["127.0.0.1"])
+
+
 def config(upstream: Any, **overrides: Any) -> ProviderConfig:
     base = ProviderConfig(
         kind="dashscope", base_url=upstream.url + "/v1", api_key=KEY, model="qwen-plus",
-        connect_timeout=1.0, first_byte_timeout=1.0, first_content_timeout=2.0,
+        # Retries share the first-byte budget, and a backoff must end inside it: 5 s leaves room
+        # for the scripted Retry-After hints (Sleeps records them; nothing really waits).
+        connect_timeout=1.0, first_byte_timeout=5.0, first_content_timeout=2.0,
         idle_timeout=1.0, total_timeout=8.0,
+        guard=LOCAL,
     )  # fmt: skip
     return replace(base, **overrides)
 
@@ -89,7 +98,7 @@ class Sleeps:
 @pytest.fixture
 async def shared_client():
     """Tests use the real per-loop client; close it before the loop goes away."""
-    yield chat.get_client()
+    yield chat.get_client(LOCAL)
     await chat.close_client()
 
 

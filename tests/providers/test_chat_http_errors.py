@@ -98,6 +98,14 @@ async def test_it_does_not_sleep_past_the_deadline(upstream):
     assert outcome.error.kind == "rate_limit" and len(upstream.requests) == 1 and sleeps.delays == []
 
 
+async def test_it_does_not_wait_past_the_first_byte_budget(upstream):
+    # The retry would have to get its headers by the call's first-byte deadline: 2 s from now is too late.
+    sleeps = Sleeps()
+    upstream.route("POST", PATH, json_reply(429, RATE, headers={"Retry-After": "2"}), sse_reply(reply_parts("x")))
+    outcome = await run(config(upstream, first_byte_timeout=1.0), sleep=sleeps)
+    assert outcome.error.kind == "rate_limit" and len(upstream.requests) == 1 and sleeps.delays == []
+
+
 def _compat(status: int, code: str, message: str = "m") -> Reply:
     return json_reply(status, {"error": {"message": message, "type": code, "param": None, "code": code},
                                "request_id": f"req-{code}"})  # fmt: skip
@@ -107,6 +115,9 @@ def _compat(status: int, code: str, message: str = "m") -> Reply:
     "reply, kind",
     [
         (_compat(429, "PrepaidBillOverdue"), "billing"),
+        (json_reply(429, {"error": {"message": "You exceeded your current quota, please check your plan and billing "
+                                               "details.", "type": "insufficient_quota", "param": None,
+                                    "code": "insufficient_quota"}}, headers={"Retry-After": "1"}), "billing"),
         (_compat(400, "Arrearage", "Access denied, please make sure your account is in good standing."), "billing"),
         (json_reply(402, {"error": {"code": 402, "message": "Insufficient credits",
                                     "metadata": {"limit_source": "openrouter_key_limit"}}},
@@ -126,8 +137,9 @@ def _compat(status: int, code: str, message: str = "m") -> Reply:
         (_compat(404, "model_not_found", "Model can not be found."), "unavailable"),
         (json_reply(404, {"detail": "Not Found"}), "bad_request"),
     ],
-    ids=["prepaid-overdue", "arrearage", "openrouter-402", "new-api-quota", "moderation-json", "moderation-sse",
-         "openrouter-403", "auth-compat", "auth-native", "400", "404-model", "404-path"],
+    ids=["prepaid-overdue", "openai-insufficient-quota", "arrearage", "openrouter-402", "new-api-quota",
+         "moderation-json", "moderation-sse", "openrouter-403", "auth-compat", "auth-native", "400", "404-model",
+         "404-path"],
 )  # fmt: skip
 async def test_it_never_retries_permanent_errors(upstream, reply, kind):
     sleeps = Sleeps()

@@ -22,10 +22,12 @@ from chat.providers.chat import (
     get_client,
     stream_chat,
 )
+from guyue.lib.netguard import AddressGuard
 from tests.fakes.upstream import sse_event, sse_reply
 from tests.providers import (
     DONE,
     KEY,
+    LOCAL,
     MESSAGES,
     PATH,
     chunk,
@@ -282,6 +284,13 @@ async def test_it_keeps_one_client_per_event_loop():
     assert get_client() is mine
     assert all(not loop.is_closed() for loop in chat._clients)  # the dead loop's entry was dropped
     await other.aclose()
+
+
+async def test_guarded_and_trusted_calls_never_share_a_pool():
+    guarded, trusted = get_client(LOCAL), get_client(None)
+    assert guarded is not trusted and get_client(AddressGuard.allowing(["127.0.0.1"])) is guarded
+    await chat.close_client()
+    assert guarded.is_closed and trusted.is_closed
 
 
 async def test_it_builds_no_client_until_asked(upstream):

@@ -65,7 +65,11 @@ RESPONSES = [
     (429, _compat("Throttling.RateQuota", "Requests rate limit exceeded, please try again later."),
      "rate_limit", True, "Throttling.RateQuota"),
     (429, _compat("limit_requests"), "rate_limit", True, "limit_requests"),
-    (429, _compat("insufficient_quota", "Free allocated quota exceeded."), "rate_limit", True, "insufficient_quota"),
+    # OpenAI's "You exceeded your current quota" (relays pass it on as is): a balance or plan to fix, not a pace.
+    (429, {"error": {"message": "You exceeded your current quota, please check your plan and billing details.",
+                     "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}},
+     "billing", False, "insufficient_quota"),
+    (429, _compat("insufficient_quota", "Free allocated quota exceeded."), "billing", False, "insufficient_quota"),
     (429, _compat("limit_burst_rate", "Request rate increased too quickly"), "rate_limit", True, "limit_burst_rate"),
     (429, _openrouter(429, "Rate limit exceeded", provider_code="Throttling"), "rate_limit", True, "429"),
     (408, {"code": "RequestTimeOut", "message": "Request timed out, please try again later."}, "timeout", True,

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.real_model
 
 def test_the_client_streams_text_from_a_real_server(llama_server):
     config = ProviderConfig(kind="openai_compatible", base_url=f"{llama_server}/v1", api_key="none",
-                            model="gemma-3-270m", first_content_timeout=120, idle_timeout=60)
+                            model="gemma-3-270m", first_content_timeout=120, idle_timeout=60,
+                            guard=None)  # a local server, trusted like a site-wide credential
 
     async def collect():
         events = []
