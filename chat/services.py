@@ -3,8 +3,11 @@ the message tree and move the conversation's active leaf; nothing is ever overwr
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.db import transaction
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from chat.models import Conversation, Message
@@ -22,8 +25,18 @@ class MessageRejected(ValueError):
         self.code = code
 
 
-def clean_user_text(text: str) -> str:
-    text = (text or "").strip()
+# C0 controls but tab and newline, and DEL: never typed, and PostgreSQL refuses NUL in text.
+_CONTROLS = dict.fromkeys([*range(0, 9), 11, 12, *range(14, 32), 127])
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_user_text(text) -> str:
+    """The user's words as they may be stored, or MessageRejected with a message fit to show."""
+    if not isinstance(text, str):
+        raise MessageRejected("消息内容必须是文字。")
+    # A lone surrogate (an escaped half of an emoji; a whole pair arrives as one character) cannot
+    # be encoded or stored: mark its place.
+    text = _SURROGATE.sub("\ufffd", text).translate(_CONTROLS).strip()
     if not text:
         raise MessageRejected("请输入要说的话。", "empty")
     if len(text) > settings.MAX_MESSAGE_CHARS:
@@ -85,13 +98,6 @@ def message_edit(*, conversation: Conversation, original: Message, text: str) ->
     return message_add_user(conversation=conversation, text=text, parent=original.parent)
 
 
-def regenerate_parent(*, conversation: Conversation, reply: Message) -> Message:
-    """The user message a regenerated reply answers; the new reply becomes the old one's sibling."""
-    if reply.role != Message.Role.ASSISTANT or reply.parent_id is None or reply.conversation_id != conversation.pk:
-        raise MessageRejected("只能重新生成人物的回答。")
-    return reply.parent
-
-
 def reply_save(
     *, conversation: Conversation, parent: Message, content: str, status: str, error_kind: str = "",
     model: str = "", provider: str = "", prompt_tokens: int | None = None, completion_tokens: int | None = None,
@@ -105,6 +111,38 @@ def reply_save(
         guard_category=guard_category, speaker=speaker,
     )
     _move_leaf(conversation, reply)
+    return reply
+
+
+def reply_begin(
+    *, conversation: Conversation, parent: Message, model: str = "", provider: str = "",
+    speaker: Persona | None = None, content: str = "",
+) -> Message:
+    """A streamed reply's row, written as it starts (status `streaming`) so that what the user sees
+    survives the process (chat/durable.py checkpoints it). It is the shown leaf at once: the next
+    message follows the reply, never the question it answers."""
+    reply = Message.objects.create(
+        conversation=conversation, parent=parent, role=Message.Role.ASSISTANT, content=content,
+        status=Message.Status.STREAMING, model=model, provider=provider, speaker=speaker, heartbeat_at=Now(),
+    )
+    reply.heartbeat_at = None  # the database's clock wrote it; nothing here reads it back
+    _move_leaf(conversation, reply)
+    return reply
+
+
+def reply_finish(
+    *, reply: Message, content: str, status: str, error_kind: str = "", prompt_tokens: int | None = None,
+    completion_tokens: int | None = None, guard_action: str = "", guard_category: str = "",
+) -> Message:
+    """The end of a streamed reply: one UPDATE, whatever its length."""
+    fields = {
+        "content": content, "status": status, "error_kind": error_kind, "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens, "guard_action": guard_action, "guard_category": guard_category,
+        "finished_at": timezone.now(),
+    }
+    Message.objects.filter(pk=reply.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(reply, name, value)
     return reply
 
 

@@ -34,18 +34,27 @@ def test_the_users_message_is_saved_and_shown(conversation):
     assert _contents(conversation) == ["幸会。", "问君何所之？"]
 
 
-@pytest.mark.parametrize(("text", "message"), [("", "请输入"), ("   \n", "请输入"), ("字" * 4001, "太长")])
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "请输入"), ("   \n", "请输入"), ("字" * 4001, "太长"), (["床前"], "必须是文字"), (42, "必须是文字"),
+    ({"text": "x"}, "必须是文字"), (None, "必须是文字"), ("\x00\x01 ", "请输入"),
+])
 def test_empty_or_oversized_messages_are_refused_and_nothing_changes(conversation, text, message):
     with pytest.raises(services.MessageRejected, match=message):
         services.message_add_user(conversation=conversation, text=text)
     assert conversation.messages.count() == 1
 
 
+def test_lone_surrogates_and_control_characters_are_cleaned_before_saving(conversation):
+    message = services.message_add_user(conversation=conversation, text="月\ud83c下\x00独酌\x1b\t一壶\n酒")
+    message.refresh_from_db()
+    assert message.content == "月\ufffd下独酌\t一壶\n酒"
+    message.content.encode("utf-8")  # storable anywhere, sendable in a frame
+
+
 def test_regenerate_adds_a_sibling_and_switching_goes_back(conversation):
     question = services.message_add_user(conversation=conversation, text="饮否？")
     first = _reply(conversation, question, "饮！")
-    parent = services.regenerate_parent(conversation=conversation, reply=first)
-    second = _reply(conversation, parent, "且饮三百杯！")
+    second = _reply(conversation, first.parent, "且饮三百杯！")
     assert _contents(conversation) == ["幸会。", "饮否？", "且饮三百杯！"]
     tree = selectors.conversation_tree(conversation)
     assert tree.siblings(second.pk) == [first.pk, second.pk]
@@ -71,10 +80,8 @@ def test_a_stopped_reply_keeps_its_partial_text(conversation):
     assert reply.status == "stopped" and reply.content == "床前明月"
 
 
-def test_only_assistant_replies_regenerate_and_only_user_messages_edit(conversation):
-    question = services.message_add_user(conversation=conversation, text="问")
-    with pytest.raises(services.MessageRejected):
-        services.regenerate_parent(conversation=conversation, reply=question)
+def test_only_user_messages_edit(conversation):
+    services.message_add_user(conversation=conversation, text="问")
     with pytest.raises(services.MessageRejected):
         services.message_edit(conversation=conversation, original=conversation.active_leaf.parent, text="x")
 
