@@ -85,6 +85,16 @@ def credential_save(*, credential: ApiCredential, api_key: str | None) -> ApiCre
     return credential_validate(credential)
 
 
+def credential_mark_rejected(credential: ApiCredential) -> None:
+    """The provider refused the key during a chat (401): say so where the key's status is shown (设置,
+    or the admin for a site-wide key), and stop choosing it until it is checked again or replaced."""
+    ApiCredential.objects.filter(
+        pk=credential.pk, status__in=[CredentialStatus.VALID, CredentialStatus.UNCHECKED]
+    ).update(status=CredentialStatus.INVALID, last_error="对话时服务商拒绝了这个密钥（401），请检查或替换。",
+             validated_at=timezone.now(), updated_at=timezone.now())
+    logger.info("credential %s refused by its provider during a chat", credential.pk)
+
+
 def credential_delete(*, credential: ApiCredential) -> None:
     credential.delete()
 

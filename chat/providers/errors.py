@@ -50,7 +50,9 @@ _MODERATION = frozenset({"data_inspection_failed", "datainspectionfailed", "ipin
 _BILLING = frozenset({"arrearage", "prepaidbilloverdue", "postpaidbilloverdue", "commoditynotpurchased",
                       "insufficient_user_quota", "insufficient_quota", "allocationquota.freetieronly",
                       "insufficient_credits"})
-_AUTH = frozenset({"invalid_api_key", "invalidapikey", "access_denied", "accessdenied",
+# The key itself is refused (as opposed to a key without rights to a model).
+INVALID_KEY_CODES = frozenset({"invalid_api_key", "invalidapikey"})
+_AUTH = frozenset({*INVALID_KEY_CODES, "access_denied", "accessdenied",
                    "model.accessdenied", "workspace.accessdenied", "accessdenied.unpurchased"})
 _RATE = frozenset({"throttling", "throttling.ratequota", "throttling.allocationquota", "limit_requests",
                    "limit_burst_rate", "rate_limit_exceeded"})
@@ -203,7 +205,7 @@ def _classify(f: _Fields, http_status: int | None) -> tuple[str, str | None, boo
         return "moderation", None, False
     if tokens & _BILLING or status == 402 or any(t in text for t in _BILLING_TEXT):
         return "billing", None, False
-    if status == 401 or tokens & {"invalid_api_key", "invalidapikey"}:
+    if status == 401 or tokens & INVALID_KEY_CODES:
         return "auth", None, False
     if status == 403 or tokens & _AUTH:
         return "auth", _FORBIDDEN, False
