@@ -26,10 +26,14 @@ ERROR_EXPLANATIONS = {
     "upstream": "模型服务暂时出错。请稍后重新生成。",
     "bad_request": "模型服务没有接受这次请求，可能是模型名称或接口设置有误。请检查密钥设置。",
     "unavailable": "所选模型暂时不可用。请稍后再试，或在设置中更换模型。",
-    "interrupted": "回答中途断开，以上是已经写下的部分。可以重新生成。",
+    "interrupted": "回答中途断开，以上是已经写下的部分。可以续写或重新生成。",
     "internal": "本站内部出错，回答没有完成。请稍后重新生成。",
 }
 DEFAULT_EXPLANATION = "回答出错了，请稍后重新生成。"
+# The process writing the reply went away (a restart, a crash): what was saved is shown.
+INTERRUPTED_EXPLANATION = "书写途中本站服务中断，以上是已经保存的部分。可以续写，或重新生成。"
+# A reply without an end yet: 续写 carries it on from its last word.
+UNFINISHED = frozenset({Message.Status.INTERRUPTED, Message.Status.STOPPED, Message.Status.ERROR})
 # These two are fixed on the key settings page, so the bubble links there.
 KEY_ERRORS = frozenset({"no_key", "auth"})
 
@@ -58,20 +62,31 @@ def _switcher(message: Message, siblings: list[int]) -> dict | None:
     }
 
 
+def _explanation(message: Message) -> str:
+    if message.status == Message.Status.INTERRUPTED:
+        return INTERRUPTED_EXPLANATION
+    return error_explanation(message.error_kind) if message.status == Message.Status.ERROR else ""
+
+
 def render_bubble(message: Message, *, siblings: list[int], persona: Persona, tool_runs=()) -> str:
     is_error = message.status == Message.Status.ERROR
+    is_reply = message.role == Message.Role.ASSISTANT and message.provider not in ("greeting", "guard")
     context = {
         "message": message,
         "persona": persona,
         "is_assistant": message.role == Message.Role.ASSISTANT,
         "body": _body_html(message),
-        "explanation": error_explanation(message.error_kind) if is_error else "",
+        "explanation": _explanation(message),
         "links_to_keys": is_error and message.error_kind in KEY_ERRORS,
         "switcher": _switcher(message, siblings),
         # Greetings are the card's own words (a scene's second greeting has a parent too).
         "can_regenerate": message.role == Message.Role.ASSISTANT and message.parent_id is not None
         and message.provider != "greeting",
         "can_edit": message.role == Message.Role.USER,
+        "can_continue": is_reply and message.status in UNFINISHED and bool(message.content),
+        # Written by a process elsewhere (another tab, or one that may have died): the bubble
+        # follows the saved text until it ends or is found interrupted.
+        "is_streaming": message.status == Message.Status.STREAMING,
         "tool_cards": [mark_safe(render_card(run)) for run in tool_runs],  # its template escapes the data
     }
     return render_to_string("chat/_message.html", context)

@@ -11,8 +11,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.core.cache import cache
 
-from chat import services
+from chat import durable, services
 from chat.bubbles import message_payload
+from chat.frames import Frame, parse_frame
 from chat.models import Conversation, Message
 from chat.notify import conversation_group
 from chat.recall.extract import extraction_due, schedule_extraction
@@ -35,11 +36,30 @@ def _load(user, conversation_id: int) -> tuple[Conversation, Tree, list[Message]
     )
     if conversation is None:
         return None
+    durable.sweep_once()  # a restarted process first marks the replies its predecessors left streaming
     tree = conversation_tree(conversation)
-    return conversation, tree, branch_messages(conversation, tree)
+    branch = branch_messages(conversation, tree)
+    durable.recover(branch)
+    return conversation, tree, branch
+
+
+# The reply lock lives this long unless the reply's task refreshes it, so a process that dies
+# mid-reply (SIGKILL) leaves the conversation busy for at most this long, even with Redis.
+LOCK_SECONDS = 30
+LOCK_REFRESH_SECONDS = 10
+UNFINISHED = (Message.Status.INTERRUPTED, Message.Status.STOPPED, Message.Status.ERROR)
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        except asyncio.CancelledError:
+            # The server is shutting down (daphne cancels every connection on SIGTERM): keep the
+            # reply being written, saved as stopped, before letting go.
+            await self._stop_and_wait()
+            raise
+
     async def connect(self) -> None:
         self.user = self.scope["user"]
         self.conversation_id = int(self.scope["url_route"]["kwargs"]["conversation_id"])
@@ -52,6 +72,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.send_frames = True
         self.run: ReplyRun | None = None
         self.task: asyncio.Task | None = None
+        self.lock_pending = False  # taken for a frame whose reply has not started yet
         await self.channel_layer.group_add(conversation_group(self.conversation_id), self.channel_name)
         await self.accept()
 
@@ -59,11 +80,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if getattr(self, "conversation", None) is None:
             return
         await self.channel_layer.group_discard(conversation_group(self.conversation_id), self.channel_name)
-        if self.task is not None and not self.task.done():
+        await self._stop_and_wait()
+        await self._extract_on_leave()
+
+    async def _stop_and_wait(self) -> None:
+        task = getattr(self, "task", None)
+        if task is not None and not task.done():
             self.send_frames = False
             self.run.stop()
-            await asyncio.wait([self.task], timeout=10)  # the partial reply is saved as stopped
-        await self._extract_on_leave()
+            await asyncio.wait([task], timeout=10)  # the partial reply is saved as stopped
 
     async def _extract_on_leave(self) -> None:
         """Leaving a conversation with new things said is when its memories are picked out."""
@@ -82,15 +107,24 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     # --- frames in -------------------------------------------------------------------------------
     async def receive_json(self, content, **kwargs) -> None:
-        kind = content.get("type") if isinstance(content, dict) else None
-        handler = {"send": self._send, "regenerate": self._regenerate, "edit": self._edit, "stop": self._stop}.get(kind)
-        if handler is None:
-            await self._refuse("bad_request", "无法识别的请求。")
-            return
         try:
-            await handler(content)
+            frame = parse_frame(content)  # by shape, before anything takes the reply lock
         except services.MessageRejected as exc:
             await self._refuse(exc.code, str(exc))
+            return
+        handler = {"send": self._send, "regenerate": self._regenerate, "edit": self._edit,
+                   "continue": self._continue, "stop": self._stop}[frame.type]
+        try:
+            await handler(frame)
+        except services.MessageRejected as exc:
+            await self._refuse(exc.code, str(exc))
+        except Exception:
+            logger.exception("frame %s in conversation %s failed", frame.type, self.conversation_id)
+            await self._refuse("internal", "本站内部出错，请求没有完成，请稍后再试。")
+        finally:
+            if self.lock_pending:  # taken, but no reply started that would release it
+                self.lock_pending = False
+                await sync_to_async(cache.delete)(self._lock_key)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
         try:
@@ -98,18 +132,17 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except ValueError:  # not JSON
             await self._refuse("bad_request", "无法识别的请求。")
 
-    async def _stop(self, content: dict) -> None:
+    async def _stop(self, frame: Frame) -> None:
         if self.run is not None:
             self.run.stop()
 
-    async def _send(self, content: dict) -> None:
-        text = services.clean_user_text(str(content.get("text") or ""))
-        button = content.get("tool") if isinstance(content.get("tool"), str) else None
+    async def _send(self, frame: Frame) -> None:
+        text = frame.text
         # Pure parsing, no queries: no thread hop on the send path.
-        tool_request = request_from(text, button=button, allow_tools=content.get("tools") is True)
+        tool_request = request_from(text, button=frame.tool, allow_tools=frame.tools)
         if not await self._admit():
             return
-        await self._refresh(content.get("parent_id"))
+        await self._refresh(frame.parent_id)
         parent = self.branch[-1] if self.branch else None
         user_message = await database_sync_to_async(services.message_add_user)(
             conversation=self.conversation, text=text, parent=parent
@@ -121,24 +154,23 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             )
         if memory is not None:
             await self._emit({"type": "memory_saved", "memory_id": memory.pk, "content": memory.content})
-        speakers = addressees(self.conversation, content.get("to"), text)
+        speakers = addressees(self.conversation, frame.to, text)
         await self._start(user_message, branch=[*self.branch, user_message], announce=True, speakers=speakers,
                           tool_request=tool_request)
 
-    async def _edit(self, content: dict) -> None:
-        text = services.clean_user_text(str(content.get("text") or ""))
-        original = await self._message(content.get("message_id"), Message.Role.USER)
+    async def _edit(self, frame: Frame) -> None:
+        original = await self._message(frame.message_id, Message.Role.USER)
         if original is None or not await self._admit():
             return
         edited = await database_sync_to_async(services.message_edit)(
-            conversation=self.conversation, original=original, text=text
+            conversation=self.conversation, original=original, text=frame.text
         )
         path = self.tree.path_to(original.parent_id)
-        speakers = addressees(self.conversation, content.get("to"), text)
+        speakers = addressees(self.conversation, frame.to, frame.text)
         await self._start(edited, branch=[*await self._messages(path), edited], announce=True, speakers=speakers)
 
-    async def _regenerate(self, content: dict) -> None:
-        reply = await self._message(content.get("message_id"), Message.Role.ASSISTANT)
+    async def _regenerate(self, frame: Frame) -> None:
+        reply = await self._message(frame.message_id, Message.Role.ASSISTANT)
         if reply is None or reply.parent_id is None or not await self._admit():
             return
         path = self.tree.path_to(reply.parent_id)
@@ -148,6 +180,25 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # Only the figure who spoke that reply speaks again; a slash command runs again.
         await self._start(branch[-1], branch=branch, announce=False, speakers=[speaker_of(reply, self.conversation)],
                           tool_request=tool_request)
+
+    async def _continue(self, frame: Frame) -> None:
+        """续写: a new version of an unfinished reply that starts with its text and carries on."""
+        reply = await self._message(frame.message_id, Message.Role.ASSISTANT)
+        if reply is None:
+            return
+        await database_sync_to_async(durable.recover)([reply])
+        if reply.status == Message.Status.STREAMING:
+            await self._refuse("busy", "这条回答还在生成中，请稍候。")
+            return
+        if reply.status not in UNFINISHED or not reply.content or reply.parent_id is None \
+                or reply.provider in ("greeting", "guard"):
+            await self._refuse("bad_request", "这条回答不需要续写。")
+            return
+        if not await self._admit():
+            return
+        branch = await self._messages(self.tree.path_to(reply.parent_id))
+        await self._start(branch[-1], branch=branch, announce=False, speakers=[speaker_of(reply, self.conversation)],
+                          prefix=reply.content)
 
     # --- helpers ---------------------------------------------------------------------------------
     async def _admit(self) -> bool:
@@ -159,9 +210,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if not await sync_to_async(ratelimit.hit)(send_key, limit=settings.SEND_LIMIT_PER_MINUTE, window=60):
             await self._refuse("rate_limited", f"发送太频繁了：每分钟最多 {settings.SEND_LIMIT_PER_MINUTE} 条，请稍后再试。")
             return False
-        if not await sync_to_async(cache.add)(self._lock_key, 1, int(settings.PROVIDER_TOTAL_TIMEOUT) + 60):
+        if not await sync_to_async(cache.add)(self._lock_key, 1, LOCK_SECONDS):
             await self._refuse("busy", "这段对话正在另一个窗口中生成回答，请稍候。")
             return False
+        self.lock_pending = True
         return True
 
     @property
@@ -195,20 +247,29 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         return [by_id[pk] for pk in ids]
 
     async def _start(self, parent: Message, *, branch: list[Message], announce: bool, speakers: list,
-                     tool_request: ToolRequest | None = None) -> None:
+                     tool_request: ToolRequest | None = None, prefix: str = "") -> None:
         self._add_to_tree(parent)
         if announce:  # a new user message: the page shows it before the reply starts
             await self._emit({"type": "message", "message": await self._payload(parent)})
         self.send_frames = True
-        self.run = self._run_for(branch, speakers[0], tool_request)  # tools serve the first figure's answer
+        # Tools serve the first figure's answer.
+        self.run = self._run_for(branch, speakers[0], tool_request, prefix=prefix)
         self.task = asyncio.create_task(self._reply(branch, speakers))
+        self.lock_pending = False  # the task releases it now
 
-    def _run_for(self, branch: list[Message], speaker, tool_request: ToolRequest | None = None) -> ReplyRun:
+    def _run_for(self, branch: list[Message], speaker, tool_request: ToolRequest | None = None,
+                 prefix: str = "") -> ReplyRun:
         return ReplyRun(user=self.user, conversation=self.conversation, parent=branch[-1], branch=branch,
-                        send=self._emit, speaker=speaker, tool_request=tool_request)
+                        send=self._emit, speaker=speaker, tool_request=tool_request, prefix=prefix)
+
+    async def _hold_lock(self) -> None:
+        while True:
+            await asyncio.sleep(LOCK_REFRESH_SECONDS)
+            await sync_to_async(cache.touch)(self._lock_key, LOCK_SECONDS)
 
     async def _reply(self, branch: list[Message], speakers: list) -> None:
         """Each addressed figure answers in turn; in a scene the second hears the first."""
+        holder = asyncio.create_task(self._hold_lock())
         try:
             for index, speaker in enumerate(speakers):
                 if index:
@@ -222,6 +283,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except Exception:
             logger.exception("reply for conversation %s failed", self.conversation_id)
         finally:
+            holder.cancel()
             await sync_to_async(cache.delete)(self._lock_key)
 
     def _add_to_tree(self, message: Message) -> None:
@@ -235,8 +297,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         return await sync_to_async(message_payload)(message, siblings=siblings, persona=persona, tool_runs=tool_runs)
 
     async def _emit(self, frame: dict) -> None:
-        if getattr(self, "send_frames", True):
+        if not getattr(self, "send_frames", True):
+            return
+        try:
             await self.send_json(frame)
+        except Exception:  # noqa: BLE001 - a closed socket must never stop a reply from being saved
+            self.send_frames = False
+            logger.info("conversation %s: the socket went away mid-reply", self.conversation_id)
 
     async def _refuse(self, code: str, message: str) -> None:
         await self._emit({"type": "error", "code": code, "message": message})

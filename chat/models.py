@@ -64,6 +64,8 @@ class Message(models.Model):
         STREAMING = "streaming", "生成中"
         STOPPED = "stopped", "已停止"
         ERROR = "error", "出错"
+        # The process writing it went away mid-reply (crash, kill): the text up to the last checkpoint.
+        INTERRUPTED = "interrupted", "已中断"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
@@ -71,7 +73,7 @@ class Message(models.Model):
     content = models.TextField(blank=True)
     # Which figure spoke an assistant message in a scene; null means conversation.persona.
     speaker = models.ForeignKey(Persona, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMPLETE)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.COMPLETE)
     error_kind = models.CharField(max_length=20, blank=True)
     model = models.CharField(max_length=100, blank=True)
     provider = models.CharField(max_length=20, blank=True)
@@ -83,6 +85,9 @@ class Message(models.Model):
     guard_action = models.CharField(max_length=20, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # While a reply streams, its process checkpoints the text and stamps this on the database's
+    # clock; a `streaming` row whose stamp is older than the lease lost its process (chat/durable.py).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "消息"

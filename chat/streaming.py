@@ -1,4 +1,5 @@
-"""One reply: resolve the key, call the provider, coalesce deltas into frames, save once at the end."""
+"""One reply: resolve the key, call the provider, coalesce deltas into frames. A streamed reply's row
+is written as it starts, checkpointed while it grows (chat/durable.py) and finished with one UPDATE."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from accounts.models import ApiCredential
-from accounts.services import credential_guard, credential_resolve
-from chat import services
+from accounts.services import credential_guard, credential_mark_rejected, credential_resolve
+from chat import durable, services
 from chat.guard import judge
 from chat.guard.categories import IN_SCOPE
 from chat.guard.input import classify
@@ -25,7 +26,7 @@ from chat.models import Conversation, Message, ToolRun
 from chat.notify import conversation_group
 from chat.prompting import PromptInputs, build_prompt, confidential_text, knowledge_cutoff, turns_from_messages
 from chat.providers.chat import ProviderConfig, TextDelta, ToolCalls, Usage, stream_chat
-from chat.providers.errors import ProviderError
+from chat.providers.errors import INVALID_KEY_CODES, ProviderError
 from chat.recall.extract import extraction_due, schedule_extraction
 from chat.recall.memories import preference_for, preference_text
 from chat.recall.recall import Recalled, recall_for
@@ -57,6 +58,7 @@ class ReplyResult:
     parts: list[str] = field(default_factory=list)  # text released to the client (checked by the output guard)
     hit: Hit | None = None
     guard_action: str = ""
+    error: ProviderError | None = None
 
 
 _ACTIONS = {GUIDE: "guided", STEER: "steered", REFUSE: "refused"}
@@ -85,6 +87,17 @@ def provider_config(credential: ApiCredential) -> ProviderConfig:
 def resolve_config(user) -> ProviderConfig | None:
     credential = credential_resolve(user)
     return provider_config(credential) if credential else None
+
+
+@database_sync_to_async
+def resolve_credential(user) -> tuple[ApiCredential | None, ProviderConfig | None]:
+    credential = credential_resolve(user)
+    return credential, (provider_config(credential) if credential else None)
+
+
+def key_rejected(error: ProviderError) -> bool:
+    """A 401 (or the provider's own "invalid key" code) says the key itself is bad, not the request."""
+    return error.kind == "auth" and (error.status == 401 or (error.code or "").lower() in INVALID_KEY_CODES)
 
 
 def output_guard_for(conversation: Conversation, persona: Persona, life_stage, partner: Persona | None) -> OutputGuard:
@@ -134,7 +147,7 @@ class ReplyRun:
     """Streams one reply. `stop()` ends it early; the partial text is kept either way."""
 
     def __init__(self, *, user, conversation: Conversation, parent: Message, branch: list[Message], send: Send,
-                 speaker: Persona | None = None, tool_request: ToolRequest | None = None):
+                 speaker: Persona | None = None, tool_request: ToolRequest | None = None, prefix: str = ""):
         # `branch` ends with `parent`, where the reply attaches: the user's message, or in a scene the
         # other figure's reply to it. `question` is the user's message being answered either way.
         self.user, self.conversation, self.parent, self.branch, self.send = user, conversation, parent, branch, send
@@ -144,6 +157,9 @@ class ReplyRun:
         self.question = next(m for m in reversed(branch) if m.role == Message.Role.USER)
         self.queue: asyncio.Queue = asyncio.Queue()
         self.stopped = False
+        # 续写: the partial text of an unfinished reply this one continues (and starts with).
+        self.prefix = prefix
+        self.reply: Message | None = None  # the streamed reply's row, once it exists
         self.recalled, self.preferences = Recalled(), ""
         self.tools: ToolSession | None = None
         if tool_request is not None:
@@ -161,7 +177,8 @@ class ReplyRun:
         self.queue.put_nowait(_STOP)
 
     async def run(self) -> Message:
-        await self.send({"type": "reply_start", "reply_to": self.parent.pk, "speaker": self.speaker.name})
+        start = {"type": "reply_start", "reply_to": self.parent.pk, "speaker": self.speaker.name}
+        await self.send({**start, "text": self.prefix} if self.prefix else start)
         persona = self.speaker
         earlier = [m.content for m in self.branch if m.role == Message.Role.USER and m is not self.question][-5:]
         verdict = classify(self.question.content, persona, history=earlier)
@@ -170,31 +187,69 @@ class ReplyRun:
         policy = policy_for(verdict)
         if verdict.category != IN_SCOPE and self.question.guard_category != verdict.category:
             await database_sync_to_async(services.message_flag)(message=self.question, category=verdict.category)
-        if policy.canned:  # answered in role by the site itself: no key needed, nothing leaves the server
+        if policy.canned and not self.prefix:  # answered in role by the site itself: no key, nothing leaves
             line = signature_line(persona, verdict.category)
             await self.send({"type": "delta", "text": line})
             return await self._save(ReplyResult(parts=[line], provider="guard", guard_action=_ACTIONS[policy.action]),
                                     category=verdict.category)
         result = ReplyResult(guard_action=_ACTIONS.get(policy.action, ""))
         try:
-            config = await resolve_config(self.user)
+            credential, config = await resolve_credential(self.user)
         except UnsafeURL:
-            config, result.error_kind = None, "bad_request"
+            credential, config, result.error_kind = None, None, "bad_request"
         if config is None:
             result.status, result.error_kind = Message.Status.ERROR, result.error_kind or "no_key"
-        else:
-            result.model, result.provider = config.model, config.kind
-            self.recalled, self.preferences = await database_sync_to_async(self._recall)()
+            result.parts = [self.prefix] if self.prefix else []
+            return await self._save(result, category="")
+        result.model, result.provider = config.model, config.kind
+        result.parts = [self.prefix] if self.prefix else []
+        self.reply, self.recalled, self.preferences = await database_sync_to_async(self._begin)(result)
+        durable.checkpointer().track(self.reply.pk, result.parts)
+        try:
             await self._stream(config, result, guidance=policy.note)
+        except asyncio.CancelledError:
+            result.status = Message.Status.STOPPED  # the process is going away: keep what was written
+            await asyncio.shield(self._finish(result, category=""))
+            raise
+        except Exception:  # noqa: BLE001 - a fault of ours must still leave the reply saved
+            logger.exception("reply %s failed", self.reply.pk)
+            result.status, result.error_kind = Message.Status.ERROR, "internal"
         category = verdict.category if verdict.category != IN_SCOPE else ""
         if result.hit is not None:  # the output guard stopped it: an in-role line replaces the whole reply
             result.parts = [replacement_line(persona, result.hit.kind)]
             result.status, result.error_kind, result.guard_action = Message.Status.COMPLETE, "", "replaced"
             category = result.hit.kind
-        reply = await self._save(result, category=category)
-        if config is not None and result.status == Message.Status.COMPLETE:
+        reply = await self._finish(result, category=category)
+        if result.error is not None and key_rejected(result.error):
+            await database_sync_to_async(credential_mark_rejected)(credential)
+        if result.status == Message.Status.COMPLETE:
             self._maybe_summarise(config, reply)
             self._maybe_extract(config, reply)
+        return reply
+
+    def _begin(self, result: ReplyResult) -> tuple[Message, Recalled, str]:
+        """One trip to the database before the call: what the figure remembers, how the user wants it
+        to talk, and the reply's own row (so a crash from here on loses at most a checkpoint)."""
+        recalled, preferences = self._recall()
+        reply = services.reply_begin(
+            conversation=self.conversation, parent=self.parent, model=result.model, provider=result.provider,
+            speaker=self.speaker if self.conversation.partner_id else None, content=self.prefix,
+        )
+        return reply, recalled, preferences
+
+    async def _finish(self, result: ReplyResult, *, category: str) -> Message:
+        durable.checkpointer().untrack(self.reply.pk)
+        return await database_sync_to_async(self._finish_sync)(result, category)
+
+    def _finish_sync(self, result: ReplyResult, category: str) -> Message:
+        reply = services.reply_finish(
+            reply=self.reply, content="".join(result.parts), status=result.status, error_kind=result.error_kind,
+            prompt_tokens=result.usage.prompt_tokens if result.usage else None,
+            completion_tokens=result.usage.completion_tokens if result.usage else None,
+            guard_action=result.guard_action, guard_category=category,
+        )
+        if self.tools is not None:
+            self.tools.save(reply)
         return reply
 
     def _recall(self) -> tuple[Recalled, str]:
@@ -215,6 +270,7 @@ class ReplyRun:
         return await judge.judge(self.question.content, self.speaker, config) or verdict
 
     async def _save(self, result: ReplyResult, *, category: str) -> Message:
+        """A reply that never streamed (a line of the site's own, or no key): written once."""
         return await database_sync_to_async(self._save_sync)(result, category)
 
     def _save_sync(self, result: ReplyResult, category: str) -> Message:
@@ -242,6 +298,7 @@ class ReplyRun:
             new_message=new_message, summary=summary_for(conversation, self.branch), canary=conversation.canary,
             memories=self.recalled.memories, exchanges=self.recalled.exchanges, preferences=self.preferences,
             guidance=guidance, budget_tokens=settings.PROMPT_TOKEN_BUDGET, reply_max_tokens=settings.REPLY_MAX_TOKENS,
+            continue_from=self.prefix,
         )).messages
 
     def _output_guard(self) -> OutputGuard:
@@ -277,6 +334,9 @@ class ReplyRun:
 
     async def _stream(self, config: ProviderConfig, result: ReplyResult, *, guidance: str) -> None:
         guard = self._output_guard()
+        # A continuation's text was checked when first written: read it into the guard's window (so a
+        # phrase across the seam is still caught) without sending it again.
+        skip = len(self.prefix) - len(guard.feed(self.prefix)) if self.prefix else 0
         messages = self._prompt(guidance)
         if self.tools is not None and self.tools.request.trigger != ToolRun.Trigger.MODEL:
             added, run = await database_sync_to_async(self.tools.run_user_call)()
@@ -303,6 +363,7 @@ class ReplyRun:
                     if guard.hit is not None:
                         result.hit = guard.hit
                         return  # the finally block hangs up on the provider
+                    released, skip = released[skip:], max(0, skip - len(released))
                     if released:
                         result.parts.append(released)
                         await frames.add(released)
@@ -316,13 +377,13 @@ class ReplyRun:
                 elif item is _DONE:
                     break
                 elif isinstance(item, ProviderError):
-                    result.status, result.error_kind = Message.Status.ERROR, item.kind
+                    result.status, result.error_kind, result.error = Message.Status.ERROR, item.kind, item
                     break
                 elif isinstance(item, BaseException):
                     logger.error("reply failed", exc_info=item)
                     result.status, result.error_kind = Message.Status.ERROR, "internal"
                     break
-            rest = guard.finish()  # whatever was held back, if the whole text is clean (also when stopped)
+            rest = guard.finish()[skip:]  # whatever was held back, if the whole text is clean (also when stopped)
             if guard.hit is not None:
                 result.hit = guard.hit
                 return

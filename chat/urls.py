@@ -9,6 +9,7 @@ urlpatterns = [
     path("start/<slug:slug>/", views.start, name="start"),
     path("<int:pk>/", views.page, name="page"),
     path("<int:pk>/messages/", views.message_list, name="messages"),
+    path("<int:pk>/messages/<int:message_id>/", views.bubble, name="bubble"),
     path("<int:pk>/switch/<int:message_id>/", views.switch, name="switch"),
     path("<int:pk>/rename/", views.rename, name="rename"),
     path("<int:pk>/archive/", views.archive, name="archive"),

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.services import credential_resolve
-from chat import exports, notify, selectors, services
+from chat import durable, exports, notify, selectors, services
 from chat.bubbles import render_bubble
 from chat.forms import ConversationSettingsForm, RenameForm, StartForm
 from chat.memory_views import preference_form_for
@@ -34,6 +34,7 @@ def _bubbles(conversation: Conversation, before: int | None = None) -> dict:
     tree = selectors.conversation_tree(conversation)
     window, earlier_id, earlier_count = selectors.branch_window(
         conversation, tree, before=before, limit=MESSAGES_PER_PAGE)
+    durable.recover(window)  # a reply left streaming by a process that is gone shows as interrupted
     runs = selectors.tool_runs_by_message(window)
     bubbles = [render_bubble(m, siblings=tree.siblings(m.pk), persona=speaker_of(m, conversation), tool_runs=runs.get(m.pk, ()))
                for m in window]
@@ -139,6 +140,19 @@ def message_list(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, f"{PAGE}#earlier-messages", {"conversation": conversation,
                                                             **_bubbles(conversation, int(before))})
     return render(request, f"{PAGE}#message-list", {"conversation": conversation, **_bubbles(conversation)})
+
+
+@login_required
+@require_GET
+def bubble(request: HttpRequest, pk: int, message_id: int) -> HttpResponse:
+    """One message's bubble: a reply streaming elsewhere is followed with this until it ends."""
+    conversation = selectors.get_conversation_for_user(request.user, pk)
+    message = selectors.get_message_in(conversation, message_id)
+    durable.recover([message])
+    tree = selectors.conversation_tree(conversation)
+    runs = selectors.tool_runs_by_message([message])
+    return HttpResponse(render_bubble(message, siblings=tree.siblings(message.pk), persona=speaker_of(message, conversation),
+                                      tool_runs=runs.get(message.pk, ())))
 
 
 @login_required

@@ -128,6 +128,10 @@ TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 # --- Conversation limits ---------------------------------------------------------------------
 MAX_MESSAGE_CHARS = env_int("MAX_MESSAGE_CHARS", 4000)
 SEND_LIMIT_PER_MINUTE = env_int("SEND_LIMIT_PER_MINUTE", 20)
+# A streaming reply's text is saved this often, so a crash loses at most about this much of it;
+# a `streaming` row not stamped for REPLY_LEASE_SECONDS lost its process (docs/websocket.md).
+REPLY_CHECKPOINT_SECONDS = env_float("REPLY_CHECKPOINT_SECONDS", 1.0)
+REPLY_LEASE_SECONDS = env_float("REPLY_LEASE_SECONDS", 10.0)
 
 # --- Providers --------------------------------------------------------------------------------
 DASHSCOPE_REGIONS = {

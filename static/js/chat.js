@@ -82,7 +82,8 @@
     scrollDown(false);
   }
 
-  function startStream(replyTo, speaker) {
+  // `written`: a continued reply's text so far (续写), shown at once as already-dry ink.
+  function startStream(replyTo, speaker, written) {
     truncateAfter(replyTo);
     streamBubble = document.createElement("article");
     streamBubble.className = "message message-assistant streaming";
@@ -93,6 +94,7 @@
     head.textContent = speaker ? `${speaker} 执笔中……` : "执笔中……"; // textContent: a name, never markup
     const body = document.createElement("div");
     body.className = "message-body streaming-text";
+    if (written) body.append(document.createTextNode(written)); // text, never markup
     streamBubble.append(head, body);
     list().append(streamBubble);
     penAt = performance.now();
@@ -183,7 +185,7 @@
     reply_start(frame) {
       awaiting = null;
       streaming = true;
-      startStream(frame.reply_to, frame.speaker);
+      startStream(frame.reply_to, frame.speaker, frame.text || "");
     },
     delta(frame) { appendDelta(frame.text); },
     reply_end(frame) {
@@ -328,6 +330,7 @@
     const messageId = Number(button.dataset.messageId);
     if (button.dataset.action === "copy") copyText(bubble.querySelector(".message-body")?.innerText || "", button);
     if (button.dataset.action === "regenerate") send({ type: "regenerate", message_id: messageId });
+    if (button.dataset.action === "continue") send({ type: "continue", message_id: messageId });
     if (button.dataset.action === "edit") openEditor(bubble, messageId);
   });
 

@@ -63,13 +63,17 @@ class LiveApp:
         for command in (["migrate", "--noinput"], ["seedpersonas"], ["envcredentials"],
                         ["collectstatic", "--noinput"]):
             self._manage(*command)
+        return self.serve()
+
+    def serve(self) -> LiveApp:
+        """Start daphne on the prepared database (again, after a kill: a restart)."""
         daphne = Path(sys.executable).with_name("daphne")
-        self.log = self.log_path.open("wb")
+        self.log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [str(daphne), "-b", "127.0.0.1", "-p", str(self.port), "guyue.asgi:application"],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a hang guard: a loaded machine may start daphne slowly
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"daphne exited: {self.log_path.read_text(errors='replace')}")
@@ -78,7 +82,14 @@ class LiveApp:
                 return self
             except OSError:
                 time.sleep(0.2)
-        raise RuntimeError("daphne did not answer within 30 s")
+        raise RuntimeError("daphne did not answer within 90 s")
+
+    def kill(self, sig: int) -> int:
+        """Send daphne a signal (SIGTERM: a graceful stop; SIGKILL: a crash) and wait for it to end."""
+        self.process.send_signal(sig)
+        code = self.process.wait(60)
+        self.log.close()
+        return code
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
