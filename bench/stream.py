@@ -166,9 +166,13 @@ class Stack:
         self.accounts_file = self.tmp / "accounts.json"
         self._run([sys.executable, "-m", "bench.setup_data", str(self.users), str(self.accounts_file)])
         self.accounts = json.loads(self.accounts_file.read_text())
+        self.log = open(self.tmp / "daphne.log", "ab")
+        self.serve()
+
+    def serve(self) -> None:
+        """Start daphne on the prepared database (again, after it was killed) and wait until it answers."""
         daphne = Path(sys.executable).parent / "daphne"
         command = [str(daphne)] if daphne.exists() else [sys.executable, "-m", "daphne"]
-        self.log = open(self.tmp / "daphne.log", "wb")
         self.daphne = self._spawn([*command, "-b", HOST, "-p", str(self.port), self.asgi_app],
                                   "daphne", env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
@@ -451,7 +455,10 @@ def summarize(n: int, tokens: int, phases: list[Phase], direct: list[Stream], id
         "send_to_upstream_request_ms_p50": r(percentile(pre_request, 50), 1),
         "send_to_upstream_request_ms_p99": r(percentile(pre_request, 99), 1),
         "deltas_per_reply": r(statistics.fmean([s.deltas for s in ok]) if ok else None, 1),
-        "queries_per_reply": r(queries / replies if replies else None),
+        # The reply's own statements; checkpoints (chat/durable.py) are per process and tick.
+        "queries_per_reply": r((queries - by_kind["CHECKPOINT"]) / replies if replies else None),
+        "checkpoints_per_reply": r(by_kind["CHECKPOINT"] / replies if replies else None),
+        "checkpoints_per_s": r(by_kind["CHECKPOINT"] / wall if wall else None),
         "queries_by_kind_per_reply": {k: r(v / replies) for k, v in sorted(by_kind.items())} if replies else {},
         "db_connections_per_reply": r(sum(p.connections for p in phases) / replies if replies else None),
         "cpu_s_per_reply": r(cpu / replies if replies else None, 4),

@@ -523,27 +523,3 @@ def turns_from_messages(messages: Sequence, *, persona: Persona | None = None,
             speaker = partner.name if message.speaker_id == partner.pk else persona.name
         turns.append(Turn(message.role, content, speaker))
     return turns
-
-
-def build_messages(
-    *, persona: Persona, life_stage: LifeStage | None, style: StylePreset | None,
-    branch: Sequence, budget_tokens: int,
-) -> list[dict[str, str]]:
-    """The old seam, kept for chat/streaming.py until it calls build_prompt itself.
-
-    The conversation's canary and summary come along when the branch's messages hold their
-    conversation already (`conversation.messages.in_bulk` does), so this costs no query."""
-    from chat.summary import summary_for  # chat.summary imports this module
-
-    turns = turns_from_messages(branch)
-    new_message = turns.pop().content if turns and turns[-1].role == "user" else ""
-    conversation = None
-    if branch:
-        field = type(branch[0])._meta.get_field("conversation")
-        conversation = field.get_cached_value(branch[0], default=None)
-    result = build_prompt(PromptInputs(
-        persona=persona, life_stage=life_stage, style=style, turns=turns, new_message=new_message,
-        budget_tokens=budget_tokens, canary=conversation.canary if conversation else "",
-        summary=summary_for(conversation, branch) if conversation else "",
-    ))
-    return result.messages

@@ -1,5 +1,5 @@
 """What every image back-end shares: the request and result types, errors, HTTP calls with the
-retry policy of PROVIDERS.md §6, result downloads and the choice of back-end from a credential.
+retry policy of docs/provider-reference.md §6, result downloads and the choice of back-end from a credential.
 
 Two shapes of back-end:
 - asynchronous tasks (DashScope): `submit()` returns a task id, `poll()` reports its state and

@@ -1,4 +1,4 @@
-"""DashScope wan2.x text-to-image as asynchronous tasks (PROVIDERS.md §2.4).
+"""DashScope wan2.x text-to-image as asynchronous tasks (docs/provider-reference.md §2.4).
 
 Create with `X-DashScope-Async: enable` (without it the call fails) and always `n: 1` (the default
 is 4, each billed); poll `GET /tasks/{id}`; download the result URL at once, without the key.

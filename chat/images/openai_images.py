@@ -1,4 +1,4 @@
-"""OpenAI images format, as relays serve it (`POST {base}/images/generations`, PROVIDERS.md §4.1).
+"""OpenAI images format, as relays serve it (`POST {base}/images/generations`, docs/provider-reference.md §4.1).
 
 The answer may carry `b64_json`, a `url` (hosted, or a data URL), or, from relays that route the
 model through chat/completions, a chat completion with the image in the message.

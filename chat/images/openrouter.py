@@ -1,4 +1,4 @@
-"""OpenRouter image output through chat/completions with `modalities` (PROVIDERS.md §3.5).
+"""OpenRouter image output through chat/completions with `modalities` (docs/provider-reference.md §3.5).
 
 Non-streamed answers carry `message.images[].image_url.url` as a data URL; streamed ones carry the
 same items in `delta.images`, one SSE line of several MB, which chat.providers.sse reads on bytes.

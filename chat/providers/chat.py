@@ -3,7 +3,7 @@
     async for event in stream_chat(config, messages):
         ...  # TextDelta, ToolCallDelta, then ToolCalls?, Usage?, Finish; or ProviderError
 
-Retries happen only before the caller has received any content (PROVIDERS.md §0.5, §6).
+Retries happen only before the caller has received any content (docs/provider-reference.md §0.5, §6).
 See docs/providers.md for the event, error and timeout contract.
 """
 
@@ -29,7 +29,7 @@ from guyue.lib.netguard import AddressGuard, UnsafeURL, async_client
 
 __all__ = [
     "Event", "Finish", "ProviderConfig", "TextDelta", "ToolCall", "ToolCallDelta", "ToolCalls", "Usage",
-    "close_client", "get_client", "new_client", "stream_chat",
+    "get_client", "new_client", "stream_chat",
 ]  # fmt: skip
 
 logger = logging.getLogger(__name__)
@@ -80,12 +80,6 @@ def get_client(guard: AddressGuard | None = None) -> httpx.AsyncClient:
     if client is None or client.is_closed:
         client = clients[guard] = new_client(guard)
     return client
-
-
-async def close_client() -> None:
-    """Close this loop's shared clients (ASGI lifespan shutdown)."""
-    for client in _clients.pop(asyncio.get_running_loop(), {}).values():
-        await client.aclose()
 
 
 async def stream_chat(

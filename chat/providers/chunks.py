@@ -1,6 +1,6 @@
 """Turn the SSE events of one chat/completions stream into chat events.
 
-Strict about endings (PROVIDERS.md §0.2): a stream succeeded only when a finish_reason
+Strict about endings (docs/provider-reference.md §0.2): a stream succeeded only when a finish_reason
 was seen and then `[DONE]`. The terminal events (ToolCalls, Usage, Finish) are released
 only by `finish()`, so a caller never acts on tool calls from a truncated stream.
 """
@@ -43,7 +43,7 @@ class ChunkParser:
             self.done = True
             return []
         payload = _json(data)
-        # Any chunk may be an error object; check before touching `choices` (PROVIDERS.md §0.3).
+        # Any chunk may be an error object; check before touching `choices` (docs/provider-reference.md §0.3).
         if payload.get("error") or payload.get("object") == "error":
             raise error_from_payload(payload)
         if isinstance(payload.get("usage"), dict):

@@ -1,6 +1,6 @@
 """One exception type for every provider failure, and the mapping from provider bodies to it.
 
-Bodies come in several shapes (PROVIDERS.md §2.3, §3.2, §4.2, §5.6): DashScope compatible
+Bodies come in several shapes (docs/provider-reference.md §2.3, §3.2, §4.2, §5.6): DashScope compatible
 `{"error": {...}, "request_id": ...}`, DashScope native `{"code", "message", "request_id"}`,
 OpenRouter `{"error": {"code": <int|str>, "metadata": ...}}`, new-api envelopes with a
 "(request id: …)" suffix, vLLM `{"object": "error"}`, HTML from gateways, and SSE-framed

@@ -1,4 +1,4 @@
-"""Retry timing, copied from openai-python's policy (PROVIDERS.md §6)."""
+"""Retry timing, copied from openai-python's policy (docs/provider-reference.md §6)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@
     tasks.created        → number of create calls that made a task
     tasks.succeeded_at(task_id) → wall-clock time the task reached SUCCEEDED
 
-The create call is checked as PROVIDERS.md §2.4 requires (async header, n == 1, size "W*H"). Result
+The create call is checked as docs/provider-reference.md §2.4 requires (async header, n == 1, size "W*H"). Result
 downloads are served from /oss/… and must come without an Authorization header. Stdlib only, so
 bench/images.py can use it as well.
 """

@@ -242,7 +242,7 @@ def test_evidence_names_what_matched(li_bai):
     assert "忽略上述指令" in verdict.evidence and verdict.confidence >= 0.9
 
 
-DEV_SET = Path(__file__).resolve().parents[3] / "shared" / "eval" / "guard-dev.jsonl"
+DEV_SET = Path(__file__).resolve().parent / "data" / "guard-dev.jsonl"
 
 
 def _long_templates() -> list[str]:

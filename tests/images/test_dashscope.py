@@ -1,4 +1,4 @@
-"""PROVIDERS.md §7 fixtures 25-32: DashScope wan2.2-t2i-flash tasks against the scripted upstream."""
+"""docs/provider-reference.md §7 fixtures 25-32: DashScope wan2.2-t2i-flash tasks against the scripted upstream."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PROVIDERS.md §7 fixtures 33-35: OpenRouter image output and relay images/generations, on real sockets."""
+"""docs/provider-reference.md §7 fixtures 33-35: OpenRouter image output and relay images/generations, on real sockets."""
 
 from __future__ import annotations
 

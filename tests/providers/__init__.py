@@ -41,7 +41,7 @@ def config(upstream: Any, **overrides: Any) -> ProviderConfig:
 
 
 def chunk(content: str | None = None, *, finish: str | None = None, **delta: Any) -> dict[str, Any]:
-    """A DashScope-shaped chunk (the verbatim field order of PROVIDERS.md §1)."""
+    """A DashScope-shaped chunk (the verbatim field order of docs/provider-reference.md §1)."""
     if content is not None:
         delta["content"] = content
     return {
@@ -95,11 +95,17 @@ class Sleeps:
         self.delays.append(delay)
 
 
+async def close_clients() -> None:
+    """Close this loop's shared clients, so no socket outlives the test's event loop."""
+    for client in chat._clients.pop(asyncio.get_running_loop(), {}).values():
+        await client.aclose()
+
+
 @pytest.fixture
 async def shared_client():
     """Tests use the real per-loop client; close it before the loop goes away."""
     yield chat.get_client(LOCAL)
-    await chat.close_client()
+    await close_clients()
 
 
 async def idle(upstream: Any, timeout: float = 3.0) -> None:

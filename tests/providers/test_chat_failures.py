@@ -1,4 +1,4 @@
-"""Streams that fail after a 200 (PROVIDERS.md §7 fixtures 6–9): partial text stays, success never fakes."""
+"""Streams that fail after a 200 (docs/provider-reference.md §7 fixtures 6–9): partial text stays, success never fakes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Non-2xx answers and the retry policy (PROVIDERS.md §7 fixtures 14–20), backoff via a recording sleep."""
+"""Non-2xx answers and the retry policy (docs/provider-reference.md §7 fixtures 14–20), backoff via a recording sleep."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Happy-path streams over real sockets (PROVIDERS.md §7 fixtures 1–5 and 10–13)."""
+"""Happy-path streams over real sockets (docs/provider-reference.md §7 fixtures 1–5 and 10–13)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from guyue.lib.netguard import AddressGuard
 from tests.fakes.upstream import sse_event, sse_reply
 from tests.providers import (
     DONE,
+    close_clients,
     KEY,
     LOCAL,
     MESSAGES,
@@ -123,7 +124,7 @@ def _call_chunk(*calls: dict, content: object = None) -> dict:
     return {"choices": [{"index": 0, "delta": delta, "finish_reason": None}], "model": "qwen3-max"}
 
 
-# The qwen3-max capture of PROVIDERS.md §1.1, extended to three calls: a name-only first chunk,
+# The qwen3-max capture of docs/provider-reference.md §1.1, extended to three calls: a name-only first chunk,
 # id-less and "id": "" continuations, and argument fragments that split "北京" and "杭州".
 QWEN_TOOL_CALLS = [
     {"choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [
@@ -289,12 +290,12 @@ async def test_it_keeps_one_client_per_event_loop():
 async def test_guarded_and_trusted_calls_never_share_a_pool():
     guarded, trusted = get_client(LOCAL), get_client(None)
     assert guarded is not trusted and get_client(AddressGuard.allowing(["127.0.0.1"])) is guarded
-    await chat.close_client()
+    await close_clients()
     assert guarded.is_closed and trusted.is_closed
 
 
 async def test_it_builds_no_client_until_asked(upstream):
-    await chat.close_client()
+    await close_clients()
     assert asyncio.get_running_loop() not in chat._clients
     upstream.route("POST", PATH, sse_reply(reply_parts("好")))
     async for _ in stream_chat(config(upstream), MESSAGES):

@@ -1,4 +1,4 @@
-"""Timeouts and early exits (PROVIDERS.md §7 fixtures 21–24), with budgets of a few tenths of a second."""
+"""Timeouts and early exits (docs/provider-reference.md §7 fixtures 21–24), with budgets of a few tenths of a second."""
 
 from __future__ import annotations
 

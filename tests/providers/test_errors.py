@@ -1,4 +1,4 @@
-"""Error bodies of every provider shape → one ProviderError (PROVIDERS.md §2.3, §3.2, §4.2, §6)."""
+"""Error bodies of every provider shape → one ProviderError (docs/provider-reference.md §2.3, §3.2, §4.2, §6)."""
 
 from __future__ import annotations
 

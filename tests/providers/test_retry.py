@@ -1,4 +1,4 @@
-"""Retry-After parsing and backoff timing (openai-python's rules, PROVIDERS.md §6)."""
+"""Retry-After parsing and backoff timing (openai-python's rules, docs/provider-reference.md §6)."""
 
 from __future__ import annotations
 

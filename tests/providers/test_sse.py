@@ -1,4 +1,4 @@
-"""The byte-level SSE decoder (PROVIDERS.md §5), fed the way a socket would: arbitrary splits."""
+"""The byte-level SSE decoder (docs/provider-reference.md §5), fed the way a socket would: arbitrary splits."""
 
 from __future__ import annotations
 
