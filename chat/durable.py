@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Case, Q, TextField, Value, When
 from django.db.models.functions import Now
 
 from chat.models import Message
@@ -81,9 +81,9 @@ def write_checkpoint(texts: dict[int, str], stamps: list[int]) -> None:
     (its stamp was late) is taken back."""
     live = Message.objects.filter(status__in=LIVE)
     if texts:
-        rows = [Message(pk=pk, content=text, heartbeat_at=Now(), status=Message.Status.STREAMING)
-                for pk, text in texts.items()]
-        live.bulk_update(rows, ["content", "heartbeat_at", "status"])
+        # One UPDATE … CASE (bulk_update would add a transaction: BEGIN and COMMIT around it).
+        content = Case(*(When(pk=pk, then=Value(text)) for pk, text in texts.items()), output_field=TextField())
+        live.filter(pk__in=list(texts)).update(content=content, heartbeat_at=Now(), status=Message.Status.STREAMING)
     if stamps:
         live.filter(pk__in=stamps).update(heartbeat_at=Now(), status=Message.Status.STREAMING)
 
