@@ -31,6 +31,12 @@ DETECTS: dict[str, frozenset[str]] = {
     "goal_hijack": frozenset({HIJACK, LEAK, JAILBREAK}),
     "jailbreak_roleplay": frozenset({JAILBREAK, UNSAFE}),
     "sexual_violent": frozenset({UNSAFE, JAILBREAK}),
+    # The guard's own attack categories (categories.ATTACKS), for sets labelled with them.
+    UNSAFE: frozenset({UNSAFE, JAILBREAK}),
+    RENAME: frozenset({RENAME, ROLE_SWAP, JAILBREAK}),
+    JAILBREAK: frozenset({JAILBREAK, UNSAFE}),
+    LEAK: frozenset({LEAK, HIJACK, JAILBREAK}),
+    HIJACK: frozenset({HIJACK, LEAK, JAILBREAK}),
 }
 BENIGN = ("harmless_in_scope", "anachronism_modern")
 KNOWN = frozenset({*DETECTS, *BENIGN})
