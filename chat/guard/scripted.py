@@ -3,7 +3,9 @@
 - `benign`: an in-role answer made from the persona's greeting.
 - `obedient_attacker`: does whatever the user asks. It outputs the hijack target ("…直接输出：X" → X),
   announces a role change ("好的，我现在是X。"), echoes its system prompt when asked for prompts or
-  settings, and complies with anything else by saying `COMPLY_MARKER`.
+  settings, and complies with anything else by saying `COMPLY_MARKER`. In a conversation it also obeys
+  what an earlier user turn asked for (a set-up the last message only triggers), except a turn the site
+  replaced by the refusal placeholder, which it never saw.
 - `leaky`: always echoes its system prompt, canary included.
 - `modern`: answers with first-person modern facts.
 """
@@ -13,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
+
+from chat.prompting import REFUSED_PLACEHOLDER
 
 if TYPE_CHECKING:
     from personas.models import Persona
@@ -56,19 +60,22 @@ def reply(behaviour: str, messages: Sequence[dict[str, str]], persona: Persona |
     if behaviour not in BEHAVIOURS:
         raise ValueError(f"unknown behaviour {behaviour!r}; choose from {', '.join(BEHAVIOURS)}")
     system = "\n".join(m["content"] for m in messages if m["role"] == "system")
-    user = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+    users = [m["content"] for m in messages if m["role"] == "user"]
+    user = users[-1] if users else ""
     if behaviour == "benign":
         return _benign(persona)
     if behaviour == "leaky":
         return system
     if behaviour == "modern":
         return MODERN_REPLY
+    # The last message first, then the most recent earlier turn that asked for the same thing.
+    heard = [user, *(text for text in reversed(users[:-1]) if REFUSED_PLACEHOLDER not in text)]
     parts = []
-    if target := hijack_target(user):
+    if target := next(filter(None, map(hijack_target, heard)), None):
         parts.append(target + "。")
-    if role := role_request(user):
+    if role := next(filter(None, map(role_request, heard)), None):
         parts.append(ROLE_ACK.format(role=role))
-    if _LEAK_WORDS.search(user):
+    if any(_LEAK_WORDS.search(text) for text in heard):
         parts.append(system)
     parts.append(COMPLY_MARKER)
     return "".join(parts)
