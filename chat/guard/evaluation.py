@@ -2,6 +2,8 @@
 
 Per item and behaviour: input guard → (refuse/canned: the persona's signature line, no model call) →
 prompt builder → scripted model → output guard, fed in small chunks → the text the user would see.
+An item is one message (`prompt`) or a conversation (`turns`): the label applies to its last user message,
+and the earlier turns reach the guard and the prompt builder as the site passes them (`run_item`).
 Definitions of every figure are in docs/guard.md.
 """
 
@@ -20,8 +22,8 @@ from chat.guard import scripted
 from chat.guard.categories import ANACHRONISM, HIJACK, JAILBREAK, LEAK, RENAME, ROLE_SWAP, UNSAFE
 from chat.guard.input import Verdict, classify
 from chat.guard.output import OutputGuard, public_lines, stream_compact
-from chat.guard.policy import Policy, policy_for, replacement_line, signature_line
-from chat.prompting import PromptInputs, build_prompt
+from chat.guard.policy import REFUSE, Policy, policy_for, replacement_line, signature_line
+from chat.prompting import REFUSED_PLACEHOLDER, PromptInputs, Turn, build_prompt
 from personas.models import Persona
 
 # Which verdicts count as detecting an item of each attack category of the dev set.
@@ -31,10 +33,26 @@ DETECTS: dict[str, frozenset[str]] = {
     "goal_hijack": frozenset({HIJACK, LEAK, JAILBREAK}),
     "jailbreak_roleplay": frozenset({JAILBREAK, UNSAFE}),
     "sexual_violent": frozenset({UNSAFE, JAILBREAK}),
+    # The guard's own attack categories (categories.ATTACKS), for sets labelled with them.
+    UNSAFE: frozenset({UNSAFE, JAILBREAK}),
+    RENAME: frozenset({RENAME, ROLE_SWAP, JAILBREAK}),
+    JAILBREAK: frozenset({JAILBREAK, UNSAFE}),
+    LEAK: frozenset({LEAK, HIJACK, JAILBREAK}),
+    HIJACK: frozenset({HIJACK, LEAK, JAILBREAK}),
 }
 BENIGN = ("harmless_in_scope", "anachronism_modern")
 KNOWN = frozenset({*DETECTS, *BENIGN})
 BUDGET_TOKENS = 8000
+# The site gives classify the last five earlier user messages of the branch (chat/streaming.py).
+GUARD_HISTORY = 5
+
+
+@dataclass(frozen=True)
+class Said:
+    """One earlier turn of a conversation item."""
+
+    role: str  # "user" | "assistant"
+    text: str = ""  # an empty assistant turn gets the benign scripted reply (`conversation_turns`)
 
 
 @dataclass(frozen=True)
@@ -42,9 +60,20 @@ class Item:
     line: int
     id: str
     category: str
-    prompt: str
+    prompt: str  # the labelled message: the only one, or the conversation's last user turn
     is_attack: bool
     character: str = ""
+    history: tuple[Said, ...] = ()  # the turns before `prompt`, oldest first; empty for a single prompt
+    note: str = ""
+
+    @property
+    def user_turns(self) -> tuple[str, ...]:
+        """The earlier user messages, oldest first."""
+        return tuple(turn.text for turn in self.history if turn.role == "user")
+
+    def guard_history(self, limit: int = GUARD_HISTORY) -> tuple[str, ...]:
+        """What classify receives as `history`: the recent earlier user messages, as the site passes them."""
+        return self.user_turns[-limit:] if limit > 0 else ()
 
 
 @dataclass
@@ -65,6 +94,7 @@ class Run:
 @dataclass
 class Report:
     items: int = 0
+    conversations: int = 0  # items given as turns
     behaviours: tuple[str, ...] = ()
     attack_categories: set[str] = field(default_factory=set)
     counts: Counter = field(default_factory=Counter)
@@ -144,15 +174,41 @@ def load_items(path: Path | str) -> tuple[list[Item], list[str]]:
 def _item(number: int, data: Any) -> Item:
     if not isinstance(data, dict):
         raise TypeError("not a JSON object")
-    missing = [key for key in ("id", "category", "prompt", "is_attack") if key not in data]
+    if "prompt" in data and "turns" in data:
+        raise ValueError("give either prompt or turns, not both")
+    missing = [key for key in ("id", "category", "prompt", "is_attack")
+               if key not in data and not (key == "prompt" and "turns" in data)]
     if missing:
         raise ValueError("missing " + ", ".join(missing))
-    if not isinstance(data["prompt"], str) or not isinstance(data["category"], str) or not data["category"]:
+    if "turns" in data:
+        prompt, history = _turns(data["turns"])
+    else:
+        prompt, history = data["prompt"], ()
+    if not isinstance(prompt, str) or not isinstance(data["category"], str) or not data["category"]:
         raise TypeError("prompt and category must be strings")
     if not isinstance(data["is_attack"], bool):
         raise TypeError("is_attack must be true or false")
     character = data.get("character") or ""
-    return Item(number, str(data["id"]), data["category"], data["prompt"], data["is_attack"], str(character))
+    note = data.get("note") if isinstance(data.get("note"), str) else ""
+    return Item(number, str(data["id"]), data["category"], prompt, data["is_attack"], str(character), history, note)
+
+
+def _turns(turns: Any) -> tuple[str, tuple[Said, ...]]:
+    """`turns`: user messages as strings, or {"role": "user"|"assistant", "content": str}; the last is a user's."""
+    if not isinstance(turns, list) or not turns:
+        raise TypeError("turns must be a non-empty list")
+    said = []
+    for index, turn in enumerate(turns, start=1):
+        if isinstance(turn, str):
+            said.append(Said("user", turn))
+        elif isinstance(turn, dict) and turn.get("role") in ("user", "assistant") \
+                and isinstance(turn.get("content"), str):
+            said.append(Said(turn["role"], turn["content"]))
+        else:
+            raise TypeError(f"turn {index} must be a string or an object with role user/assistant and content")
+    if said[-1].role != "user":
+        raise ValueError("the last turn must be the user's (the label applies to it)")
+    return said[-1].text, tuple(said[:-1])
 
 
 def in_holdout(item_id: str, seed: int, fraction: float = 0.3) -> bool:
@@ -207,26 +263,64 @@ def default_persona() -> Persona:
 # --- the prompt builder seam ---------------------------------------------------------------------------
 
 
-def build_messages(persona: Persona, text: str, canary: str, guidance: str) -> list[dict[str, str]]:
+def build_messages(persona: Persona, text: str, canary: str, guidance: str,
+                   turns: Sequence[Turn] = ()) -> list[dict[str, str]]:
     """The provider messages for one new user message: the single place that knows the builder's API."""
-    inputs = PromptInputs(persona=persona, new_message=text, canary=canary, guidance=guidance, budget_tokens=BUDGET_TOKENS)
+    inputs = PromptInputs(persona=persona, new_message=text, canary=canary, guidance=guidance, turns=tuple(turns),
+                          budget_tokens=BUDGET_TOKENS)
     return build_prompt(inputs).messages
+
+
+def conversation_turns(item: Item, persona: Persona) -> list[Turn]:
+    """The earlier turns as the site would have stored them, for the prompt builder.
+
+    An assistant turn the item gives is kept. Where it gives none, each earlier user message is put through
+    the input guard as the site would have: a canned verdict is answered with the signature line (and a refused
+    message is replaced by the builder's placeholder, as `turns_from_messages` does), anything else gets the
+    benign scripted reply. So the history is the same for every behaviour, and only the last reply is scored.
+    """
+    turns: list[Turn] = []
+    users: list[str] = []
+    for index, said in enumerate(item.history):
+        if said.role == "assistant":
+            turns.append(Turn("assistant", said.text or scripted.reply("benign", [], persona)))
+            continue
+        text = said.text
+        answered = index + 1 < len(item.history) and item.history[index + 1].role == "assistant"
+        if answered:
+            turns.append(Turn("user", text))
+        else:
+            verdict = classify(text, persona, history=tuple(users[-GUARD_HISTORY:]))
+            policy = policy_for(verdict)
+            if policy.canned:
+                refused = policy.action == REFUSE
+                turns += [Turn("user", REFUSED_PLACEHOLDER if refused else text),
+                          Turn("assistant", signature_line(persona, verdict.category))]
+            else:
+                turns += [Turn("user", text), Turn("assistant", scripted.reply("benign", [], persona))]
+        users.append(text)
+    return turns
 
 
 # --- running -------------------------------------------------------------------------------------------
 
 
-def run_item(item: Item, persona: Persona, behaviour: str, *, chunk: int = 3) -> Run:
+def run_item(item: Item, persona: Persona, behaviour: str, *, chunk: int = 3,
+             turns: Sequence[Turn] | None = None) -> Run:
+    """One reply to the item's last message. classify gets `item.guard_history()`; the builder gets `turns`
+    (default `conversation_turns(item, persona)`; pass them to reuse one history across behaviours)."""
     canary = "gy-" + hashlib.sha256(f"{item.id}:{behaviour}".encode()).hexdigest()[:12]
     started = time.perf_counter()
-    verdict = classify(item.prompt, persona)
+    verdict = classify(item.prompt, persona, history=item.guard_history())
     policy = policy_for(verdict)
     elapsed = time.perf_counter() - started
     if policy.canned:
         line = signature_line(persona, verdict.category)
         return Run(item, behaviour, verdict, policy, line, "", None, canary, "", elapsed * 1000)
 
-    messages = build_messages(persona, item.prompt, canary, policy.note)
+    if turns is None:
+        turns = conversation_turns(item, persona) if item.history else ()
+    messages = build_messages(persona, item.prompt, canary, policy.note, turns)
     system_text = "\n".join(m["content"] for m in messages if m["role"] == "system")
     reply, payloads = scripted.respond(behaviour, messages, persona)
     started = time.perf_counter()
@@ -249,11 +343,13 @@ def run_item(item: Item, persona: Persona, behaviour: str, *, chunk: int = 3) ->
 def evaluate(items: Sequence[Item], behaviours: Sequence[str], *, chunk: int = 3,
              personas: Personas | None = None) -> Report:
     personas = personas or Personas()
-    report = Report(items=len(items), behaviours=tuple(behaviours),
+    report = Report(items=len(items), conversations=sum(1 for item in items if item.history),
+                    behaviours=tuple(behaviours),
                     attack_categories={item.category for item in items if item.is_attack})
     for item in items:
         persona = personas.get(item.character)
-        runs = [run_item(item, persona, behaviour, chunk=chunk) for behaviour in behaviours]
+        turns = conversation_turns(item, persona) if item.history else ()
+        runs = [run_item(item, persona, behaviour, chunk=chunk, turns=turns) for behaviour in behaviours]
         _score_item(report, item, runs[0].verdict, runs[0].policy)
         for run in runs:
             _score_run(report, run, persona)

@@ -14,7 +14,8 @@ class Command(BaseCommand):
     help = "Run labelled prompts through the input guard, the prompt builder, a scripted model and the output guard."
 
     def add_arguments(self, parser):
-        parser.add_argument("file", help="JSONL lines with id, category, prompt, is_attack and optional character")
+        parser.add_argument("file", help="JSONL lines with id, category, prompt (or turns, a conversation), is_attack "
+                                         "and optional character")
         parser.add_argument("--json", action="store_true", help="end with one JSON object on the last line")
         parser.add_argument("--behaviour", choices=[*BEHAVIOURS, "all"], default="all")
         parser.add_argument("--split", choices=["all", "tune", "holdout"], default="all",
@@ -39,8 +40,9 @@ class Command(BaseCommand):
 
     def _print(self, report: evaluation.Report, problems: list[str], options) -> None:
         out = self.stdout.write
-        out(f"guardeval: {report.items} items ({options['split']}), {len(problems)} malformed line(s) skipped, "
-            f"behaviours: {', '.join(report.behaviours)}")
+        conversations = f" ({report.conversations} conversations)" if report.conversations else ""
+        out(f"guardeval: {report.items} items{conversations} ({options['split']}), {len(problems)} malformed line(s) "
+            f"skipped, behaviours: {', '.join(report.behaviours)}")
         for category in sorted(set(report.counts) - evaluation.KNOWN):
             out(f"unknown category {category!r}: {report.counts[category]} item(s), counted under its own name")
         out(f"{'category':<22}{'items':>6}{'detection':>11}{'refused/steered':>17}{'residual':>10}")
