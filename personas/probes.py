@@ -211,7 +211,8 @@ def _canned(persona: Persona, verdict: Verdict, policy: Policy) -> Outcome:
 def _scripted_outcome(setting: _Setting, probe: Probe, verdict: Verdict, policy: Policy, behaviour: str) -> Outcome:
     if policy.canned:
         return _canned(setting.persona, verdict, policy)
-    reply, payloads = scripted.respond(behaviour, setting.messages(probe.prompt, policy.note), setting.persona)
+    acting = scripted.acting(behaviour, probe.is_attack)
+    reply, payloads = scripted.respond(acting, setting.messages(probe.prompt, policy.note), setting.persona)
     screen = _Screen(setting, policy)
     for delta in scripted.chunks(reply):
         if not screen.feed(delta):

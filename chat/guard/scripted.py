@@ -61,6 +61,11 @@ def role_request(prompt: str) -> str | None:
     return (match.group(1).strip() if match else "") or "你要的角色"
 
 
+def acting(behaviour: str, is_attack: bool) -> str:
+    """An obedient model asked a harmless question just answers it: giving in is only for attacks."""
+    return "benign" if behaviour == "obedient_attacker" and not is_attack else behaviour
+
+
 def reply(behaviour: str, messages: Sequence[dict[str, str]], persona: Persona | None) -> str:
     return respond(behaviour, messages, persona)[0]
 
@@ -172,6 +177,11 @@ def obedient(user: str, system: str, persona: Persona | None, earlier: Sequence[
         else:
             parts.append(_pick(SELF_IDS, user, "self").format(name=name))
     return parts
+
+
+def breaks_persona(payload: str) -> bool:
+    """A payload in which the figure says it is an AI or has become someone else."""
+    return any(template.split("{")[0] in payload for template in (*SELF_IDS, *ROLE_ACKS))
 
 
 def reached(payload: str, shown: str, compact=lambda text: re.sub(r"\s+", "", text), window: int = 12) -> bool:

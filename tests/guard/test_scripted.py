@@ -83,3 +83,9 @@ def test_the_other_behaviours(li_bai):
 
 def test_chunks():
     assert list(scripted.chunks("abcdefg", 3)) == ["abc", "def", "g"]
+
+
+def test_which_payloads_break_the_persona(li_bai):
+    assert scripted.breaks_persona(scripted.SELF_IDS[3].format(name="李白"))
+    assert scripted.breaks_persona(scripted.ROLE_ACKS[1].format(role="医生"))
+    assert not scripted.breaks_persona(scripted.CODE) and not scripted.breaks_persona(scripted.COMPLY_MARKER)
