@@ -121,6 +121,8 @@ LOGIN_REDIRECT_URL = "personas:gallery"
 LOGOUT_REDIRECT_URL = "personas:gallery"
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
+# Failures from one IP under any user names before the IP itself is locked for LOGIN_LOCKOUT_SECONDS.
+LOGIN_IP_FAILURE_LIMIT = env_int("LOGIN_IP_FAILURE_LIMIT", 30)
 SIGNUP_LIMIT_PER_HOUR = env_int("SIGNUP_LIMIT_PER_HOUR", 10)
 # Only behind a proxy that sets it: otherwise any client could pick its own throttle key.
 TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
