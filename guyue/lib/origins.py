@@ -73,12 +73,13 @@ def own_origin(scope, headers: dict[str, str]) -> Origin | None:
 
 
 def trusted(origin: Origin, patterns: list[str]) -> bool:
+    """Whether a CSRF_TRUSTED_ORIGINS entry names the origin (`scheme://*.domain` for subdomains)."""
     for pattern in patterns:
-        if "://*." in pattern:
-            scheme, _, rest = pattern.partition("://")
-            wildcard = parse_origin(f"{scheme}://{rest[2:]}")
-            if wildcard and origin.scheme == wildcard.scheme and origin.port == wildcard.port \
-                    and is_same_domain(origin.host, "." + wildcard.host):
+        scheme, _, rest = pattern.partition("://")
+        if rest.startswith("*."):
+            base = parse_origin(f"{scheme}://{rest[2:]}")
+            if base and (origin.scheme, origin.port) == (base.scheme, base.port) \
+                    and is_same_domain(origin.host, "." + base.host):
                 return True
         elif parse_origin(pattern) == origin:
             return True
