@@ -22,33 +22,51 @@ class SignupForm(UserCreationForm):
 
 
 class ThrottledAuthenticationForm(AuthenticationForm):
-    """Django's login form, locking a user name + IP after repeated failures."""
+    """Django's login form, locking a user name + IP after repeated failures, and an IP after
+    many failures under any names (one address spraying a password across accounts)."""
 
     error_messages = {
         **AuthenticationForm.error_messages,
         "invalid_login": "用户名或密码不正确。",
         "locked": "登录失败次数过多，请在 %(minutes)d 分钟后再试。",
+        "ip_locked": "登录尝试过多，请在 %(minutes)d 分钟后再试。",
     }
     locked = False
 
+    def _ip(self) -> str:
+        return ratelimit.client_ip(self.request) if self.request else ""
+
     def _keys(self) -> tuple[str, str]:
         username = (self.data.get("username") or "").strip().lower()
-        ip = ratelimit.client_ip(self.request) if self.request else ""
+        ip = self._ip()
         return ratelimit.cache_key("login-fail", username, ip), ratelimit.cache_key("login-lock", username, ip)
 
-    def clean(self):
-        fail_key, lock_key = self._keys()
+    def _refuse_if_locked(self, lock_key: str, code: str) -> None:
         locked_until = cache.get(lock_key)
         if locked_until:
             self.locked = True
             minutes = max(1, int((locked_until - time.time() + 59) // 60))
-            raise forms.ValidationError(self.error_messages["locked"], code="locked", params={"minutes": minutes})
+            raise forms.ValidationError(self.error_messages[code], code=code, params={"minutes": minutes})
+
+    @staticmethod
+    def _count_failure(fail_key: str, lock_key: str, limit: int) -> None:
+        window = settings.LOGIN_LOCKOUT_SECONDS
+        if not ratelimit.hit(fail_key, limit=limit - 1, window=window):
+            cache.set(lock_key, time.time() + window, window)
+            cache.delete(fail_key)
+
+    def clean(self):
+        fail_key, lock_key = self._keys()
+        ip = self._ip()
+        ip_fail_key, ip_lock_key = ratelimit.cache_key("login-ip-fail", ip), ratelimit.cache_key("login-ip-lock", ip)
+        self._refuse_if_locked(ip_lock_key, "ip_locked")
+        self._refuse_if_locked(lock_key, "locked")
         try:
             cleaned = super().clean()
         except forms.ValidationError:
-            if not ratelimit.hit(fail_key, limit=settings.LOGIN_FAILURE_LIMIT - 1, window=settings.LOGIN_LOCKOUT_SECONDS):
-                cache.set(lock_key, time.time() + settings.LOGIN_LOCKOUT_SECONDS, settings.LOGIN_LOCKOUT_SECONDS)
-                cache.delete(fail_key)
+            self._count_failure(fail_key, lock_key, settings.LOGIN_FAILURE_LIMIT)
+            # Not reset by a success: one account the attacker owns must not clear the count.
+            self._count_failure(ip_fail_key, ip_lock_key, settings.LOGIN_IP_FAILURE_LIMIT)
             raise
         cache.delete(fail_key)
         return cleaned

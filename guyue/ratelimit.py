@@ -30,5 +30,6 @@ def client_ip(request) -> str:
     if settings.TRUST_X_FORWARDED_FOR:
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
         if forwarded:
-            return forwarded.split(",")[0].strip()
+            # The last entry is the one our proxy appended; anything before it came from the client.
+            return forwarded.split(",")[-1].strip()
     return request.META.get("REMOTE_ADDR", "")

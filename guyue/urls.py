@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
-from django.views.static import serve
+
+from guyue import media
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -11,5 +12,5 @@ urlpatterns = [
 ]
 
 if settings.SERVE_MEDIA:
-    # Portraits are public; anything private gets its own owner-checked view.
-    urlpatterns += [re_path(r"^media/(?P<path>portraits/.*)$", serve, {"document_root": settings.MEDIA_ROOT})]
+    # Portraits are public; generated images are served only by chat:image_file, which checks the owner.
+    urlpatterns += [re_path(r"^media/portraits/(?P<path>.+)$", media.portrait, name="portrait")]

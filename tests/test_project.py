@@ -82,7 +82,7 @@ def test_daphne_is_first_and_asgi_wraps_websockets():
 
     assert settings.INSTALLED_APPS[0] == "daphne"
     websocket = application.application_mapping["websocket"]
-    assert type(websocket).__name__ == "OriginValidator"
+    assert type(websocket).__name__ == "SameOriginValidator"
 
 
 @pytest.mark.parametrize(

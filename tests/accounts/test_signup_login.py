@@ -109,6 +109,59 @@ def test_the_lock_expires_after_fifteen_minutes(client, alice):
         assert client.post(reverse("accounts:login"), {"username": "alice", "password": PASSWORD}).status_code == 302
 
 
+def _fail_with_names(client, count, **extra):
+    for i in range(count):
+        client.post(reverse("accounts:login"), {"username": f"guess{i}", "password": "wrong"}, **extra)
+
+
+def test_one_ip_trying_thirty_names_is_locked_out(client, alice):
+    _fail_with_names(client, 30, REMOTE_ADDR="10.9.9.9")
+    response = client.post(reverse("accounts:login"), {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.9.9.9")
+    assert response.status_code == 429
+    assert "登录尝试过多" in response.content.decode()
+    assert "15 分钟" in response.content.decode()
+    other = client.post(reverse("accounts:login"), {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.9.9.10")
+    assert other.status_code == 302
+
+
+def test_twenty_nine_failed_names_do_not_lock_the_ip(client, alice):
+    _fail_with_names(client, 29, REMOTE_ADDR="10.9.9.9")
+    response = client.post(reverse("accounts:login"), {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.9.9.9")
+    assert response.status_code == 302
+
+
+def test_a_success_does_not_clear_the_ip_count(client, alice):
+    _fail_with_names(client, 29, REMOTE_ADDR="10.9.9.9")
+    client.post(reverse("accounts:login"), {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.9.9.9")
+    client.post(reverse("accounts:logout"))
+    _fail_with_names(client, 1, REMOTE_ADDR="10.9.9.9")
+    response = client.post(reverse("accounts:login"), {"username": "alice", "password": PASSWORD}, REMOTE_ADDR="10.9.9.9")
+    assert response.status_code == 429
+
+
+def test_without_a_trusted_proxy_x_forwarded_for_is_ignored(client, alice):
+    for i in range(30):
+        client.post(reverse("accounts:login"), {"username": f"guess{i}", "password": "wrong"},
+                    REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR=f"192.0.2.{i}")
+    response = client.post(reverse("accounts:login"), {"username": "alice", "password": PASSWORD},
+                           REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR="192.0.2.200")
+    assert response.status_code == 429
+
+
+def test_behind_a_proxy_the_client_cannot_pick_its_address(client, alice, settings):
+    settings.TRUST_X_FORWARDED_FOR = True
+    # The proxy appends the address it saw; whatever the client sent comes before it.
+    for i in range(30):
+        client.post(reverse("accounts:login"), {"username": f"guess{i}", "password": "wrong"},
+                    REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR=f"192.0.2.{i}, 203.0.113.7")
+    locked = client.post(reverse("accounts:login"), {"username": "alice", "password": PASSWORD},
+                         REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.1, 203.0.113.7")
+    assert locked.status_code == 429
+    other = client.post(reverse("accounts:login"), {"username": "alice", "password": PASSWORD},
+                        REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.8")
+    assert other.status_code == 302
+
+
 def test_it_changes_the_password(alice_client, alice):
     response = alice_client.post(
         reverse("accounts:password_change"),

@@ -344,10 +344,11 @@ async def test_the_full_asgi_stack_checks_session_and_origin(alice, conversation
     connected, _ = await communicator.connect()
     assert connected
     await communicator.disconnect()
-    evil = [(b"origin", b"https://evil.example"), (b"cookie", cookie.encode()), (b"host", b"127.0.0.1:8000")]
-    communicator = WebsocketCommunicator(application, f"/ws/chat/{conversation.pk}/", headers=evil)
-    connected, _ = await communicator.connect()
-    assert not connected
+    for origin in (b"https://evil.example", b"http://127.0.0.1:9000", b"https://127.0.0.1:8000"):
+        evil = [(b"origin", origin), (b"cookie", cookie.encode()), (b"host", b"127.0.0.1:8000")]
+        communicator = WebsocketCommunicator(application, f"/ws/chat/{conversation.pk}/", headers=evil)
+        connected, _ = await communicator.connect()
+        assert not connected, origin
     anonymous = [(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")]
     communicator = WebsocketCommunicator(application, f"/ws/chat/{conversation.pk}/", headers=anonymous)
     connected, _ = await communicator.connect()

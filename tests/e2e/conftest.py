@@ -15,6 +15,54 @@ CHROMIUM = "/usr/bin/chromium"
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+# Every page reports what the Content-Security-Policy blocked: Chromium's console lines, and the
+# securitypolicyviolation events, which the page also keeps in window.__cspViolations.
+CSP_LISTENER = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  const seen = {directive: event.effectiveDirective, blocked: event.blockedURI, source: event.sourceFile,
+                line: event.lineNumber, sample: event.sample, page: document.location.href};
+  window.__cspViolations.push(seen);
+  console.error("Content Security Policy violation: " + JSON.stringify(seen));
+});
+"""
+CSP_VIOLATIONS: list[str] = []
+
+
+def record_csp_violations(context) -> None:
+    """Collect every CSP violation any page of this browser context reports into CSP_VIOLATIONS."""
+    context.add_init_script(CSP_LISTENER)
+    context.on("console", lambda message: CSP_VIOLATIONS.append(message.text)
+               if "Content Security Policy" in message.text else None)
+
+
+class RecordingBrowser:
+    """The browser, with CSP recording on every context a test opens."""
+
+    def __init__(self, browser):
+        self._browser = browser
+
+    def new_context(self, **kwargs):
+        context = self._browser.new_context(**kwargs)
+        record_csp_violations(context)
+        return context
+
+    def new_page(self, **kwargs):
+        return self.new_context(**kwargs).new_page()
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations():
+    """Fail any browser test in which a page broke the policy (including module fixtures' pages)."""
+    yield
+    seen, CSP_VIOLATIONS[:] = list(CSP_VIOLATIONS), []
+    if seen:
+        pytest.fail("Content-Security-Policy violations:\n" + "\n".join(seen), pytrace=False)
+
+
 # Module scope: sync Playwright keeps an event loop running in this thread until it stops, which
 # would break the async tests collected after this package.
 @pytest.fixture(scope="module")
@@ -25,7 +73,7 @@ def browser():
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-background-networking"]
         )
-        yield browser
+        yield RecordingBrowser(browser)
         browser.close()
 
 

@@ -53,6 +53,8 @@ def test_an_image_appears_without_a_reload(app, upstream, page, shot, tmp_path):
     assert seen and seen[-1] == "done", seen
     assert "generating" in seen and seen.index("generating") < seen.index("done")
     assert page.evaluate("() => window.__sameDocument === true")  # no reload happened
+    # static/js/forms.js clears the form once htmx accepted it (hx-on would need eval, which CSP forbids).
+    assert page.input_value("#image-panel input[name=prompt]") == ""
     page.wait_for_function("() => document.querySelector('#image-jobs img')?.naturalWidth > 0")
     assert "AI 想象图，非史料" in page.inner_text("#image-jobs")
     with sqlite3.connect(tmp_path / "db.sqlite3") as db:

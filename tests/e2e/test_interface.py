@@ -96,7 +96,7 @@ def test_gallery_and_profile(app, browser, login_state, size):
     context = _context(browser, login_state, size)
     page = context.new_page()
     page.goto(app.url + "/")
-    page.wait_for_function("document.fonts.status === 'loaded'")
+    page.wait_for_function("() => document.fonts.status === 'loaded'")
     _snap(page, f"gallery-{size}")
     body = _fonts(page, ".intro p:not(.poem)", "Noto Serif SC")
     assert body["loaded"] > 0 and body["chars"] > 20 and body["missing"] == [], body
@@ -109,7 +109,7 @@ def test_gallery_and_profile(app, browser, login_state, size):
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(245, 239, 227)"
 
     page.goto(app.url + "/figures/li-bai/")
-    page.wait_for_function("document.fonts.status === 'loaded'")
+    page.wait_for_function("() => document.fonts.status === 'loaded'")
     _snap(page, f"profile-{size}")
     assert _fonts(page, ".profile section", "Noto Serif SC")["missing"] == []
     assert page.evaluate("getComputedStyle(document.querySelector('h1')).fontFamily").startswith('"Ma Shan Zheng"')
@@ -121,7 +121,7 @@ def test_settings_and_key_pages(app, browser, login_state, size):
     context = _context(browser, login_state, size)
     page = context.new_page()
     page.goto(app.url + "/accounts/settings/")
-    page.wait_for_function("document.fonts.status === 'loaded'")
+    page.wait_for_function("() => document.fonts.status === 'loaded'")
     _snap(page, f"settings-{size}")
     titles = _fonts(page, "main h1, #credentials h2", "Ma Shan Zheng")
     assert titles["loaded"] > 0 and titles["missing"] == [], titles
@@ -149,7 +149,7 @@ def test_login_and_signup_pages(app, browser, size):
     page = context.new_page()
     for path, name in [("/accounts/login/", "login"), ("/accounts/signup/", "signup")]:
         page.goto(app.url + path)
-        page.wait_for_function("document.fonts.status === 'loaded'")
+        page.wait_for_function("() => document.fonts.status === 'loaded'")
         _snap(page, f"{name}-{size}")
         titles = _fonts(page, "main h1", "Ma Shan Zheng")
         assert titles["loaded"] > 0 and titles["missing"] == [], titles
@@ -169,7 +169,7 @@ def test_chat_streams_like_ink_and_seals_the_reply(app, browser, login_state, up
     context = _context(browser, login_state, size)
     page = context.new_page()
     _chat(app, page, upstream_server, 0.12)
-    page.wait_for_function("document.querySelectorAll('.streaming-text .ink').length > 9")
+    page.wait_for_function("() => document.querySelectorAll('.streaming-text .ink').length > 9")
     page.wait_for_timeout(250)
     _snap(page, f"chat-mid-stream-{size}")
     # Each character is a span that fades in on its own delay: a burst is spread out, not dumped.
@@ -265,7 +265,7 @@ print(conversation.pk)
     }""")
     assert max(long_tasks, default=0) < 400, long_tasks
     page.get_by_role("button", name="加载更早的对话（还有 1961 条）").click()
-    page.wait_for_function("document.querySelectorAll('article.message').length === 80")
+    page.wait_for_function("() => document.querySelectorAll('article.message').length === 80")
     assert page.locator(".load-earlier button").inner_text() == "加载更早的对话（还有 1921 条）"
     _snap(page, "chat-long-desktop")
     context.close()
@@ -277,7 +277,7 @@ def test_memories_page_screenshots(app, browser, login_state, size):
     page = context.new_page()
     response = page.goto(app.url + reverse("chat:memories"))
     assert response.status == 200
-    page.wait_for_function("document.fonts.status === 'loaded'")
+    page.wait_for_function("() => document.fonts.status === 'loaded'")
     _snap(page, f"memories-{size}")
     # Like settings: the title in the brush face; labels and forms use the reader's own Song face.
     titles = _fonts(page, "main h1", "Ma Shan Zheng")

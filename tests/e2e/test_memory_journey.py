@@ -58,7 +58,7 @@ def test_remember_prefer_and_manage_memories(app, upstream, page, shot):
     page.wait_for_selector(".memory-item.is-pinned .memory-content:has-text(\"尤爱王昌龄\")")
     page.once("dialog", lambda dialog: dialog.accept())
     page.locator(".memory-item", has_text="李白曾说").get_by_role("button", name="删除").click()
-    page.wait_for_function("document.querySelectorAll('.memory-item').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('.memory-item').length === 1")
     shot("memory-page")
 
     exported = page.request.get(base + "/chat/memories/export.json").json()
