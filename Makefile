@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 MANAGE := $(BIN)/python manage.py
+# Defined before the first rule that names it (a prerequisite list is expanded when it is read).
+NODE_STAMP := node_modules/.installed
 
 .PHONY: run test test-real-model setup test-setup browser postgres check-migrations clean css css-check fonts lighthouse
 
@@ -61,7 +63,6 @@ postgres:
 
 # --- front end: build-time only; the built CSS and font slices are committed ----------------------
 # Node is needed to change the look, never to run the site.
-NODE_STAMP := node_modules/.installed
 TAILWIND := node_modules/.bin/tailwindcss -i frontend/site.css --minify
 
 $(NODE_STAMP): package.json package-lock.json
