@@ -224,13 +224,14 @@ class Upstream:
             r = cands[0]
             return r.replies[0] if len(r.replies) == 1 and r.repeat else r.replies.pop(0)
 
-    def wait_for_requests(self, n, timeout=5.0):
+    # The default timeouts only bound a hang, so they are generous: a loaded machine is slow.
+    def wait_for_requests(self, n, timeout=30.0):
         with self._cond:
             if not self._cond.wait_for(lambda: len(self.requests) >= n, timeout):
                 raise TimeoutError(f"expected {n} requests, got {self.requests!r}")
             return list(self.requests)
 
-    def wait_idle(self, timeout=5.0):
+    def wait_idle(self, timeout=30.0):
         """Wait until no client connection is open (e.g. the httpx pool really closed it)."""
         deadline = time.monotonic() + timeout
         while self.open_connections:
