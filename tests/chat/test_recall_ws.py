@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import time
 
 import pytest
 import time_machine
@@ -98,9 +99,8 @@ async def test_memories_are_extracted_every_few_turns(alice, conversation, crede
     requests = await asyncio.to_thread(upstream.wait_for_requests, 3)
     assert "值得长期记住" in system_text(requests[2])
     assert "[1] 我叫林晓" in requests[2].json()["messages"][-1]["content"]
-    for _ in range(100):
-        if await Memory.objects.filter(owner=alice).acount() == 2:
-            break
+    deadline = time.monotonic() + 30  # a hang guard: the extraction finishes in the background
+    while await Memory.objects.filter(owner=alice).acount() != 2 and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     facts = [m async for m in Memory.objects.filter(owner=alice).order_by("pk").values_list("content", "origin")]
     assert facts == [("用户叫林晓，在杭州教语文", "auto"), ("用户下个月带学生去黄鹤楼", "auto")]
@@ -133,9 +133,8 @@ async def test_leaving_a_conversation_extracts_what_is_new(alice, conversation, 
     await ws.disconnect()
     requests = await asyncio.to_thread(upstream.wait_for_requests, 3)
     assert "值得长期记住" in system_text(requests[2])
-    for _ in range(100):  # let the background extraction finish inside the test
-        if await Memory.objects.filter(owner=alice).acount() == 2:
-            break
+    deadline = time.monotonic() + 30  # let the background extraction finish inside the test
+    while await Memory.objects.filter(owner=alice).acount() != 2 and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert await Memory.objects.filter(owner=alice, origin="auto").acount() == 2
 

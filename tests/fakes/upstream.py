@@ -19,14 +19,55 @@ import time
 ENDS = ("complete", "fin", "reset", "hang")
 
 
+class Gate:
+    """Holds back replies (Reply(hold=gate)) until `count` of them wait at once, or until release()
+    is called from any thread; from then on every reply passes. Tests check concurrency and order
+    with it instead of timing: callers that ran one at a time would never fill it. `timeout` only
+    bounds a hang: the gate then opens anyway and `filled` stays False for the test to assert."""
+
+    def __init__(self, count=None, timeout=60.0):
+        self.count, self.timeout = count, timeout
+        self.waiting = self.most_waiting = 0
+        self.filled = False
+        self._open = threading.Event()  # threading, not asyncio: release() comes from the test's thread
+        self._lock = threading.Lock()
+
+    @property
+    def is_open(self):
+        return self._open.is_set()
+
+    def release(self):
+        self._open.set()
+
+    async def wait(self):
+        with self._lock:
+            self.waiting += 1
+            self.most_waiting = max(self.most_waiting, self.waiting)
+            if self.count is not None and self.waiting >= self.count:
+                self.filled = True
+                self._open.set()
+        try:
+            deadline = time.monotonic() + self.timeout
+            while not self._open.is_set():
+                if time.monotonic() > deadline:
+                    self._open.set()
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            with self._lock:
+                self.waiting -= 1
+
+
 class Reply:
-    """One scripted response. status=None sends no status line at all (then `end` applies)."""
+    """One scripted response. status=None sends no status line at all (then `end` applies).
+    hold=Gate(...) waits at the gate before the headers (and before header_delay)."""
 
     def __init__(self, status=200, headers=None, body=b"", parts=None, header_delay=0.0,
-                 stride=None, gap=0.0, chunked=None, end="complete"):
+                 stride=None, gap=0.0, chunked=None, end="complete", hold=None):
         if end not in ENDS:
             raise ValueError(f"end must be one of {ENDS}")
         self.status, self.header_delay, self.stride, self.gap, self.end = status, header_delay, stride, gap, end
+        self.hold = hold
         self.headers = list(headers.items() if isinstance(headers, dict) else headers or [])
         items = [body] if parts is None else list(parts)
         # bool is an int subclass; anything else numeric is a sleep.
@@ -183,13 +224,14 @@ class Upstream:
             r = cands[0]
             return r.replies[0] if len(r.replies) == 1 and r.repeat else r.replies.pop(0)
 
-    def wait_for_requests(self, n, timeout=5.0):
+    # The default timeouts only bound a hang, so they are generous: a loaded machine is slow.
+    def wait_for_requests(self, n, timeout=30.0):
         with self._cond:
             if not self._cond.wait_for(lambda: len(self.requests) >= n, timeout):
                 raise TimeoutError(f"expected {n} requests, got {self.requests!r}")
             return list(self.requests)
 
-    def wait_idle(self, timeout=5.0):
+    def wait_idle(self, timeout=30.0):
         """Wait until no client connection is open (e.g. the httpx pool really closed it)."""
         deadline = time.monotonic() + timeout
         while self.open_connections:
@@ -281,6 +323,8 @@ class Upstream:
         return Recorded(method.upper(), path, query, headers, body), keep
 
     async def _send(self, writer, reply, head_only):
+        if reply.hold is not None:
+            await reply.hold.wait()
         if reply.header_delay:
             await asyncio.sleep(reply.header_delay)
         if reply.status is not None:

@@ -79,17 +79,28 @@ def test_a_generating_task_resumes_from_its_task_id(upstream, dashscope, alice, 
     assert job.submissions == 1 and job.attempts == 2
 
 
-def test_the_submit_limiter_allows_two_a_second():
-    import threading
-    import time
+def test_the_submit_limiter_allows_two_a_second(monkeypatch):
+    from types import SimpleNamespace
 
-    limiter = SubmitLimiter(2, threading.Event())
-    started = time.monotonic()
+    from chat.images import worker as worker_module
+
+    # A clock of our own that only the limiter's waits move: the times it hands out are exact, so
+    # "two at once, then one more a second later" is checked without the machine's speed in it.
+    class Clock:
+        now = 100.0
+
+        def wait(self, seconds: float) -> bool:  # stands in for stop.wait(): never stopped
+            self.now += seconds
+            return False
+
+    clock = Clock()
+    monkeypatch.setattr(worker_module, "time", SimpleNamespace(monotonic=lambda: clock.now))
+    limiter = SubmitLimiter(2, clock)
     stamps = []
     for _ in range(5):
         limiter.acquire()
-        stamps.append(time.monotonic() - started)
-    assert stamps[1] < 0.1 and 0.95 <= stamps[2] < 1.3 and 1.95 <= stamps[4] < 2.4
+        stamps.append(clock.now - 100.0)
+    assert stamps == [0.0, 0.0, 1.0, 1.0, 2.0]
 
 
 def test_a_claim_of_a_dead_process_on_this_host_is_taken_over_at_once(dashscope, alice, conversation):

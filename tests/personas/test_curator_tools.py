@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -20,7 +19,7 @@ from chat.prompting import delimit_user
 from personas import probes
 from personas.models import PROBE_CATEGORIES, Persona, PersonaProbe, StylePreset
 from tests.conftest import client_for
-from tests.fakes.upstream import Reply, json_reply, sse_reply
+from tests.fakes.upstream import Gate, Reply, json_reply, sse_reply
 
 pytestmark = pytest.mark.django_db
 
@@ -290,16 +289,21 @@ def test_an_upstream_401_shows_a_chinese_error_per_probe(curator_client, li_bai,
     assert all(row.scripted.passed is True for row in rows)  # the scripted column is unaffected
 
 
-def test_real_calls_run_concurrently(curator_client, li_bai, site_key, upstream):
-    slow = stream("好")
-    slow.header_delay = 0.4
-    upstream.route("POST", PATH, slow, repeat=True)
-    started = time.monotonic()
-    curator_client.post(probes_url(li_bai), {"behaviour": "benign", "use_real": "on"})
-    elapsed = time.monotonic() - started
+def test_real_calls_run_concurrently(curator_client, li_bai, site_key, upstream, settings):
+    # The upstream answers nobody until PROBE_CONCURRENCY requests wait at once: calls made one at a
+    # time could never fill the gate (it gives up after a while, and `filled` says so).
+    # Waiting at the gate counts as waiting for headers (and as a read): these only bound a hang.
+    settings.PROVIDER_FIRST_BYTE_TIMEOUT = settings.PROVIDER_IDLE_TIMEOUT = 30.0
+    gate = Gate(probes.PROBE_CONCURRENCY, timeout=10)
+    held = stream("好")
+    held.hold = gate
+    upstream.route("POST", PATH, held, repeat=True)
+    response = curator_client.post(probes_url(li_bai), {"behaviour": "benign", "use_real": "on"})
     calls = model_calls(li_bai)
-    assert len(upstream.requests) == calls
-    assert elapsed < 0.4 * calls - 0.6  # one at a time would take 0.4 s per call
+    assert calls > probes.PROBE_CONCURRENCY and len(upstream.requests) == calls
+    assert gate.filled, f"at most {gate.most_waiting} calls were waiting at once"
+    real = [row.real for row in response.context["rows"] if row.real.called]
+    assert len(real) == calls and not any(o.error for o in real)
 
 
 def test_a_curators_own_valid_key_comes_before_the_site_key(curator_client, li_bai, site_key, upstream, settings):

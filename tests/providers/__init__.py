@@ -108,6 +108,7 @@ async def shared_client():
     await close_clients()
 
 
-async def idle(upstream: Any, timeout: float = 3.0) -> None:
+async def idle(upstream: Any, timeout: float = 30.0) -> None:
     # wait_idle() blocks; run it off the loop so our own connection close can still happen.
+    # The timeout only bounds a hang: a loaded machine may take a while to close a connection.
     await asyncio.to_thread(upstream.wait_idle, timeout)
