@@ -20,7 +20,7 @@ from chat.background import start_once
 from chat.guard.categories import ATTACKS
 from chat.guard.input import classify
 from chat.models import Conversation, Memory, Message
-from chat.prompting import neutralise
+from chat.quoting import TRANSCRIPT, quote_user_data
 from chat.providers.chat import Finish, ProviderConfig, TextDelta, stream_chat
 from chat.recall.memories import MAX_MEMORY_CHARS, memory_add
 from chat.selectors import branch_messages
@@ -74,7 +74,7 @@ def _snapshot(conversation_id: int) -> dict | None:
     pending = _pending(conversation, branch)
     if not pending:
         return None
-    lines = [f"[{n}] {neutralise(m.content[:MESSAGE_MAX_CHARS])}" for n, m in enumerate(pending, 1)]
+    lines = [f"[{n}] {quote_user_data(m.content[:MESSAGE_MAX_CHARS], TRANSCRIPT)}" for n, m in enumerate(pending, 1)]
     return {"name": conversation.persona.name, "lines": lines, "ids": [m.pk for m in pending],
             "through": branch[-1].pk}
 

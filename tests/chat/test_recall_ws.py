@@ -97,7 +97,7 @@ async def test_memories_are_extracted_every_few_turns(alice, conversation, crede
     await say(ws, "下个月我带学生去黄鹤楼")
     requests = await asyncio.to_thread(upstream.wait_for_requests, 3)
     assert "值得长期记住" in system_text(requests[2])
-    assert "[1] 我叫林晓" in requests[2].json()["messages"][-1]["content"]
+    assert "[1] 「我叫林晓" in requests[2].json()["messages"][-1]["content"]
     for _ in range(100):
         if await Memory.objects.filter(owner=alice).acount() == 2:
             break
