@@ -7,7 +7,7 @@ from chat.guard.input import classify
 from chat.models import Memory
 from chat.recall.memories import memory_add
 from chat.services import MessageRejected
-from chat.tools.registry import Tool, ToolContext, ToolResult, register
+from chat.tools.registry import Tool, ToolContext, ToolResult, UserText, register
 
 
 def _remember(context: ToolContext, args: dict) -> ToolResult:
@@ -19,7 +19,7 @@ def _remember(context: ToolContext, args: dict) -> ToolResult:
                                  source_message=context.question)
     except MessageRejected as exc:
         return ToolResult(False, {"error": str(exc)}, str(exc))
-    return ToolResult(True, {"已记住": memory.content, "新记": new}, f"已记住：{memory.content}")
+    return ToolResult(True, {"已记住": UserText(memory.content), "新记": new}, f"已记住：{memory.content}")
 
 
 register(Tool(
