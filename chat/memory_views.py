@@ -144,6 +144,8 @@ def remember(request: HttpRequest, pk: int, message_id: int) -> HttpResponse:
     error, new = "", False
     if message.status == Message.Status.ERROR or not message.content.strip():
         error = "这条消息没有可记的内容。"
+    elif selectors.guard_withheld(message):
+        error = "这条消息已被人物婉拒，不能记住。"
     else:
         try:
             _, new = memory_services.memory_add(

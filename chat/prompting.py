@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from chat.models import WITHHELD_ACTIONS
 from chat.quoting import (
     EXCHANGE, KNOWLEDGE, MEMORY, MESSAGE, PARTNER, PREFERENCE, SUMMARY, USER_CLOSE, USER_OPEN, neutralise, quote_user_data,
 )  # fmt: skip
@@ -415,22 +416,30 @@ def build_prompt(inputs: PromptInputs) -> PromptResult:
 
 # -- from stored messages -------------------------------------------------------------------
 
+def withheld_questions(messages: Sequence) -> set[int]:
+    """Positions of the user messages in `messages` (a branch, oldest first) whose reply on it the
+    guard refused or steered."""
+    return {
+        index for index, message in enumerate(messages[:-1])
+        if message.role == "user" and messages[index + 1].role == "assistant"
+        and messages[index + 1].guard_action in WITHHELD_ACTIONS
+    }
+
+
 def turns_from_messages(messages: Sequence, *, persona: Persona | None = None,
                         partner: Persona | None = None) -> list[Turn]:
     """Saved Message rows (oldest first) as Turns.
 
     In a scene (partner given) every assistant turn carries its speaker's name: the partner when
-    `speaker_id` is the partner, else `persona` (the conversation's figure). A user message the
-    guard refused in role is replaced by a placeholder, so the attack is not replayed to the
-    model on every later turn; the in-role refusal itself stays."""
+    `speaker_id` is the partner, else `persona` (the conversation's figure). A user message whose
+    reply the guard refused or steered is replaced by a placeholder, so it is not replayed to the
+    model on every later turn; the in-role reply itself stays."""
     if partner is not None and persona is None:
         raise ValueError("a scene needs the conversation's persona to name its speakers")
+    withheld = withheld_questions(messages)
     turns = []
     for index, message in enumerate(messages):
-        content = message.content
-        following = messages[index + 1] if index + 1 < len(messages) else None
-        if message.role == "user" and following is not None and following.guard_action == "refused":
-            content = REFUSED_PLACEHOLDER
+        content = REFUSED_PLACEHOLDER if index in withheld else message.content
         speaker = ""
         if message.role == "assistant" and partner is not None:
             speaker = partner.name if message.speaker_id == partner.pk else persona.name

@@ -92,6 +92,7 @@ def _snapshot(conversation_id: int) -> dict | None:
     if end <= start:
         return None
     persona, partner = conversation.persona, conversation.partner
+    # A question the guard refused or steered reaches the summariser as a placeholder only.
     turns = turns_from_messages(branch, persona=persona, partner=partner)[start:end]
     lines = []
     for turn in turns:

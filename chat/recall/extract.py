@@ -20,6 +20,7 @@ from chat.background import start_once
 from chat.guard.categories import ATTACKS
 from chat.guard.input import classify
 from chat.models import Conversation, Memory, Message
+from chat.prompting import withheld_questions
 from chat.quoting import TRANSCRIPT, quote_user_data
 from chat.providers.chat import Finish, ProviderConfig, TextDelta, stream_chat
 from chat.recall.memories import MAX_MEMORY_CHARS, memory_add
@@ -37,12 +38,15 @@ MESSAGE_MAX_CHARS = 400
 
 
 def _pending(conversation: Conversation, branch: list[Message]) -> list[Message]:
-    """The user messages on the shown branch after the last one extraction read."""
+    """The user messages on the shown branch after the last one extraction read, but for those whose
+    reply the guard refused or steered: what the guard turned away is never mined for facts."""
     start = 0
     for position, message in enumerate(branch):
         if message.pk == conversation.memory_through_id:
             start = position + 1
-    return [m for m in branch[start:] if m.role == Message.Role.USER and m.content]
+    withheld = withheld_questions(branch)
+    return [m for position, m in enumerate(branch) if position >= start and position not in withheld
+            and m.role == Message.Role.USER and m.content]
 
 
 def extraction_due(conversation: Conversation, branch: list[Message], *, enabled: bool, leaving: bool = False) -> bool:
