@@ -170,8 +170,12 @@ def preferences(request: HttpRequest, slug: str) -> HttpResponse:
     form = PreferenceForm(request.POST)
     saved = False
     if form.is_valid():
-        memory_services.preference_update(owner=request.user, persona=persona, **form.cleaned_data)
-        saved = True
+        try:
+            memory_services.preference_update(owner=request.user, persona=persona, **form.cleaned_data)
+        except memory_services.PreferenceRejected as exc:
+            form.add_error(exc.field, str(exc))
+        else:
+            saved = True
     if not request.htmx:
         for errors in form.errors.values():
             for error in errors:

@@ -2,9 +2,10 @@
 conversation with new ones, one short model call picks out facts about the user worth keeping.
 
 Runs in the background like the rolling summary (never delays a reply) and never when the user
-switched it off (`User.memory_auto`). The transcript goes in as data; each fact that comes back is
-checked like user input (an attack is dropped), linked to the message it came from, and saved
-through `memory_add`, which keeps one copy of a repeated fact.
+switched it off (`User.memory_auto`). The transcript goes in as quoted data, without the messages the
+guard refused or steered; each fact that comes back is linked to the message it came from and saved
+through `memory_add`, which checks it with the input guard (an attack is dropped and logged) and
+keeps one copy of a repeated fact.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import re
 from channels.db import database_sync_to_async
 
 from chat.background import start_once
-from chat.guard.categories import ATTACKS
-from chat.guard.input import classify
 from chat.models import Conversation, Memory, Message
 from chat.prompting import withheld_questions
 from chat.quoting import TRANSCRIPT, quote_user_data
@@ -112,13 +111,13 @@ def _store(conversation_id: int, ids: list[int], through: int, facts: list[tuple
     sources = Message.objects.filter(conversation=conversation).in_bulk(ids)
     saved = 0
     for fact, number in facts:
-        if classify(fact, conversation.persona).category in ATTACKS:
-            continue  # a "fact" that would move the figure off its setting is not kept
         source = sources.get(ids[number - 1]) if number else sources.get(ids[-1])
         try:
             _, new = memory_add(owner=conversation.owner, persona=conversation.persona, content=fact,
                                 origin=Memory.Origin.AUTO, source_message=source)
-        except MessageRejected:
+        except MessageRejected as exc:
+            # An attack dressed as a fact (memory_add classifies it) or an unusable one: dropped, not shown.
+            logger.info("extraction for conversation %s dropped a fact (%s)", conversation_id, exc.code)
             continue
         saved += new
     Conversation.objects.filter(pk=conversation_id).update(memory_through_id=through)
