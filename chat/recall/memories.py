@@ -91,8 +91,9 @@ def memory_add(
 def memory_update(*, memory: Memory, content: str | None = None, pinned: bool | None = None) -> Memory:
     fields = ["updated_at"]
     if content is not None:
-        memory.content = clean_memory_text(content)
-        check_not_attack(memory.content, memory.persona)
+        content = clean_memory_text(content)
+        check_not_attack(content, memory.persona)  # before the row changes, so a refusal leaves it whole
+        memory.content = content
         fields.append("content")
     if pinned is not None:
         memory.pinned = pinned
