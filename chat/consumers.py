@@ -147,13 +147,15 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         user_message = await database_sync_to_async(services.message_add_user)(
             conversation=self.conversation, text=text, parent=parent
         )
-        memory = None
         if remember_request(text) is not None:  # only a "记住……" message costs a trip to the database thread
-            memory = await database_sync_to_async(remember_from_message)(
-                owner=self.user, conversation=self.conversation, message=user_message
-            )
-        if memory is not None:
-            await self._emit({"type": "memory_saved", "memory_id": memory.pk, "content": memory.content})
+            try:
+                memory = await database_sync_to_async(remember_from_message)(
+                    owner=self.user, conversation=self.conversation, message=user_message
+                )
+            except services.MessageRejected as exc:  # not kept (an attack, too long); the figure still answers
+                await self._emit({"type": "memory_refused", "message": str(exc)})
+            else:
+                await self._emit({"type": "memory_saved", "memory_id": memory.pk, "content": memory.content})
         speakers = addressees(self.conversation, frame.to, text)
         await self._start(user_message, branch=[*self.branch, user_message], announce=True, speakers=speakers,
                           tool_request=tool_request)

@@ -144,6 +144,8 @@ def remember(request: HttpRequest, pk: int, message_id: int) -> HttpResponse:
     error, new = "", False
     if message.status == Message.Status.ERROR or not message.content.strip():
         error = "这条消息没有可记的内容。"
+    elif selectors.guard_withheld(message):
+        error = "这条消息已被人物婉拒，不能记住。"
     else:
         try:
             _, new = memory_services.memory_add(
@@ -168,8 +170,12 @@ def preferences(request: HttpRequest, slug: str) -> HttpResponse:
     form = PreferenceForm(request.POST)
     saved = False
     if form.is_valid():
-        memory_services.preference_update(owner=request.user, persona=persona, **form.cleaned_data)
-        saved = True
+        try:
+            memory_services.preference_update(owner=request.user, persona=persona, **form.cleaned_data)
+        except memory_services.PreferenceRejected as exc:
+            form.add_error(exc.field, str(exc))
+        else:
+            saved = True
     if not request.htmx:
         for errors in form.errors.values():
             for error in errors:

@@ -54,6 +54,11 @@ class Conversation(models.Model):
         return self.title or f"与{self.persona_id}的对话"
 
 
+# A reply's guard_action that keeps its question out of every later prompt: the attack, or the
+# off-role request, is not replayed, summarised, mined for memories, recalled or remembered.
+WITHHELD_ACTIONS = frozenset({"refused", "steered"})
+
+
 class Message(models.Model):
     class Role(models.TextChoices):
         USER = "user", "用户"

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from chat.models import Conversation, Message, ToolRun
+from chat.models import WITHHELD_ACTIONS, Conversation, Message, ToolRun
 from chat.tree import Node, Tree
 
 
@@ -23,6 +23,13 @@ def get_message_in(conversation: Conversation, pk: int) -> Message:
         return conversation.messages.get(pk=pk)
     except Message.DoesNotExist:
         raise Http404 from None
+
+
+def guard_withheld(message: Message) -> bool:
+    """A reply the guard refused or steered, or a user message that got one."""
+    if message.role == Message.Role.ASSISTANT:
+        return message.guard_action in WITHHELD_ACTIONS
+    return message.children.filter(guard_action__in=WITHHELD_ACTIONS).exists()
 
 
 def conversation_tree(conversation: Conversation) -> Tree:

@@ -110,11 +110,12 @@ def image_job_retry(user, job: ImageJob) -> ImageJob:
 
 
 def describe_for_tool(job: ImageJob) -> str:
-    """One line for the model's tool message: what happened, never a URL or a key."""
+    """One line for the model's tool message: what happened, never a URL or a key. The user's
+    description goes beside it, as data (chat/tools/image.py)."""
     if job.status == ImageJob.Status.BLOCKED:
         return f"作画请求未通过审核：{job.error_message}"
     if job.status == ImageJob.Status.FAILED:
         return f"作画失败：{job.error_message}"
     if job.status == ImageJob.Status.DONE:
-        return f"画已作成（AI 想象图，非史料）。画面：{job.prompt}"
-    return f"画作正在生成，稍后会出现在对话中。画面：{job.prompt}"
+        return "画已作成（AI 想象图，非史料）。"
+    return "画作正在生成，稍后会出现在对话中。"

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from chat.models import Conversation, Message
-from chat.prompting import PromptInputs, build_prompt
+from chat.prompting import PromptInputs, build_prompt, withheld_questions
 from chat.providers.chat import ProviderConfig, TextDelta, stream_chat
 from chat.recall.recall import exchange_line
 from chat.selectors import branch_messages
@@ -47,10 +47,13 @@ def previous_for(user, conversation: Conversation) -> Previous | None:
     if last is None:
         return None
     branch = branch_messages(last)
+    withheld = withheld_questions(branch)  # what the guard turned away is not recalled
     pairs = [
         exchange_line(message, branch[index + 1].content if index + 1 < len(branch) else None)
-        for index, message in enumerate(branch) if message.role == Message.Role.USER
+        for index, message in enumerate(branch) if message.role == Message.Role.USER and index not in withheld
     ]
+    if not pairs and not last.summary:
+        return None  # everything said there was turned away by the guard: nothing to recall
     days = max((timezone.localdate() - timezone.localdate(last.updated_at)).days, 0)  # calendar days
     return Previous(conversation=last, summary=last.summary, exchanges=pairs[-EXCHANGES:], days=days)
 

@@ -2,9 +2,10 @@
 conversation with new ones, one short model call picks out facts about the user worth keeping.
 
 Runs in the background like the rolling summary (never delays a reply) and never when the user
-switched it off (`User.memory_auto`). The transcript goes in as data; each fact that comes back is
-checked like user input (an attack is dropped), linked to the message it came from, and saved
-through `memory_add`, which keeps one copy of a repeated fact.
+switched it off (`User.memory_auto`). The transcript goes in as quoted data, without the messages the
+guard refused or steered; each fact that comes back is linked to the message it came from and saved
+through `memory_add`, which checks it with the input guard (an attack is dropped and logged) and
+keeps one copy of a repeated fact.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ import re
 from channels.db import database_sync_to_async
 
 from chat.background import start_once
-from chat.guard.categories import ATTACKS
-from chat.guard.input import classify
 from chat.models import Conversation, Memory, Message
-from chat.prompting import neutralise
+from chat.prompting import withheld_questions
+from chat.quoting import TRANSCRIPT, quote_user_data
 from chat.providers.chat import Finish, ProviderConfig, TextDelta, stream_chat
 from chat.recall.memories import MAX_MEMORY_CHARS, memory_add
 from chat.selectors import branch_messages
@@ -37,12 +37,15 @@ MESSAGE_MAX_CHARS = 400
 
 
 def _pending(conversation: Conversation, branch: list[Message]) -> list[Message]:
-    """The user messages on the shown branch after the last one extraction read."""
+    """The user messages on the shown branch after the last one extraction read, but for those whose
+    reply the guard refused or steered: what the guard turned away is never mined for facts."""
     start = 0
     for position, message in enumerate(branch):
         if message.pk == conversation.memory_through_id:
             start = position + 1
-    return [m for m in branch[start:] if m.role == Message.Role.USER and m.content]
+    withheld = withheld_questions(branch)
+    return [m for position, m in enumerate(branch) if position >= start and position not in withheld
+            and m.role == Message.Role.USER and m.content]
 
 
 def extraction_due(conversation: Conversation, branch: list[Message], *, enabled: bool, leaving: bool = False) -> bool:
@@ -74,7 +77,7 @@ def _snapshot(conversation_id: int) -> dict | None:
     pending = _pending(conversation, branch)
     if not pending:
         return None
-    lines = [f"[{n}] {neutralise(m.content[:MESSAGE_MAX_CHARS])}" for n, m in enumerate(pending, 1)]
+    lines = [f"[{n}] {quote_user_data(m.content[:MESSAGE_MAX_CHARS], TRANSCRIPT)}" for n, m in enumerate(pending, 1)]
     return {"name": conversation.persona.name, "lines": lines, "ids": [m.pk for m in pending],
             "through": branch[-1].pk}
 
@@ -108,13 +111,13 @@ def _store(conversation_id: int, ids: list[int], through: int, facts: list[tuple
     sources = Message.objects.filter(conversation=conversation).in_bulk(ids)
     saved = 0
     for fact, number in facts:
-        if classify(fact, conversation.persona).category in ATTACKS:
-            continue  # a "fact" that would move the figure off its setting is not kept
         source = sources.get(ids[number - 1]) if number else sources.get(ids[-1])
         try:
             _, new = memory_add(owner=conversation.owner, persona=conversation.persona, content=fact,
                                 origin=Memory.Origin.AUTO, source_message=source)
-        except MessageRejected:
+        except MessageRejected as exc:
+            # An attack dressed as a fact (memory_add classifies it) or an unusable one: dropped, not shown.
+            logger.info("extraction for conversation %s dropped a fact (%s)", conversation_id, exc.code)
             continue
         saved += new
     Conversation.objects.filter(pk=conversation_id).update(memory_through_id=through)

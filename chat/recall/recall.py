@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 
-from chat.models import Conversation, Memory, Message
+from chat.models import WITHHELD_ACTIONS, Conversation, Memory, Message
 from chat.prompting import estimate_tokens
 from chat.recall import index
 
@@ -54,7 +54,8 @@ def relevant_memories(owner, persona_id: int, text: str, limit: int = TOP_MEMORI
 def relevant_exchanges(owner, persona_id: int, text: str, *, exclude_conversation: int | None,
                        limit: int = TOP_EXCHANGES) -> list[tuple[Message, str | None]]:
     """(user message, the first reply it got) from the owner's other conversations with this figure.
-    One query: the reply's text comes along as a subquery (recall runs before every reply)."""
+    One query: the reply's text comes along as a subquery (recall runs before every reply). A message
+    the guard refused or steered is never recalled, whichever of its replies did so."""
     hits = index.search(index.MESSAGE, [index.scope(owner.pk, persona_id)], text, limit * 4)
     if not hits:
         return []
@@ -66,6 +67,7 @@ def relevant_exchanges(owner, persona_id: int, text: str, *, exclude_conversatio
         Message.objects.filter(conversation__owner=owner, role=Message.Role.USER)
         .filter(Q(conversation__persona_id=persona_id) | Q(conversation__partner_id=persona_id))
         .exclude(conversation_id=exclude_conversation)
+        .exclude(Exists(Message.objects.filter(parent=OuterRef("pk"), guard_action__in=WITHHELD_ACTIONS)))
         .annotate(reply_text=Subquery(first_reply)).order_by()
         .in_bulk([pk for pk, _ in hits])
     )

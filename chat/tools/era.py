@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from chat.guard.normalize import to_simplified
 from chat.prompting import knowledge_cutoff
-from chat.tools.registry import Tool, ToolContext, ToolResult, register
+from chat.tools.registry import Tool, ToolContext, ToolResult, UserText, register
 from personas.models import format_year
 
 # (terms, year it appeared or became known in China, what it is, in words a pre-modern figure could grasp)
@@ -87,7 +87,7 @@ def _era(context: ToolContext, args: dict) -> ToolResult:
         guidance = "问题与你的时代相合，照常以你的学识作答。"
         summary = "问题与人物的时代相合"
     data = {
-        "问题": question, "人物所知止于": f"{format_year(cutoff)}年",
+        "问题": UserText(question), "人物所知止于": f"{format_year(cutoff)}年",
         "身后之物": [{"词": term, "约出现于": f"{format_year(year)}年", "可理解为": gloss} for term, year, gloss in later],
         "同时代或更早": [{"词": term, "约出现于": f"{format_year(year)}年"} for term, year in known],
         "提示": guidance,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chat.images.services import ImageRequestRejected, describe_for_tool, request_image
-from chat.tools.registry import Tool, ToolContext, ToolResult, register
+from chat.tools.registry import Tool, ToolContext, ToolResult, UserText, register
 
 
 def _image(context: ToolContext, args: dict) -> ToolResult:
@@ -12,7 +12,7 @@ def _image(context: ToolContext, args: dict) -> ToolResult:
     except ImageRequestRejected as exc:
         return ToolResult(False, {"error": str(exc)}, str(exc))
     line = describe_for_tool(job)
-    data = {"作画": line, "job_id": job.pk, "conversation_id": job.conversation_id,
+    data = {"作画": line, "画面": UserText(job.prompt), "job_id": job.pk, "conversation_id": job.conversation_id,
             "提示": "画由画师另行绘制，会单独显示并标注“AI 想象图，非史料”。请以你的口吻简短回应这幅画的题材，"
                     "不要描述你没有见到的画面细节。"}
     return ToolResult(not job.is_final or job.status == "done", data, line)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Q
 
 from chat.recall.tokens import index_text, query_terms
-from chat.tools.registry import Tool, ToolContext, ToolResult, register
+from chat.tools.registry import Tool, ToolContext, ToolResult, UserText, register
 from personas.models import KnowledgeEntry
 
 TOP = 3
@@ -37,13 +37,13 @@ def _history(context: ToolContext, args: dict) -> ToolResult:
     query = args["query"]
     found = search_knowledge(context.persona, query)
     if not found:
-        return ToolResult(True, {"查询": query, "结果": [], "提示": "知识库中没有相关记载。不要编造史实；可坦言史书未载，或只谈确知之事。"},
+        return ToolResult(True, {"查询": UserText(query), "结果": [], "提示": "知识库中没有相关记载。不要编造史实；可坦言史书未载，或只谈确知之事。"},
                           f"「{query}」：知识库中没有相关记载")
     items = [{
         "标题": entry.title, "内容": entry.content[:CONTENT_CHARS], "出处": entry.citation, "可信度": entry.label,
         "原文": entry.source_quote[:CONTENT_CHARS],
     } for entry in found]
-    return ToolResult(True, {"查询": query, "结果": items,
+    return ToolResult(True, {"查询": UserText(query), "结果": items,
                              "提示": "史载：史书有载；推测：据史料推断；演绎：后世演绎，不可当作史实。"},
                       f"「{query}」：找到 {len(items)} 条记载")
 
@@ -64,7 +64,7 @@ def _portrayals(context: ToolContext, args: dict) -> ToolResult:
               "与史实出入": row.departures} for row in rows]
     note = ("这些是后世的影视演绎（你身后之事，你本不得知）。请以“听闻后人如此演我”的口吻评说，"
             "指出与史实的出入，不要把演绎当成史实。")
-    return ToolResult(True, {"问题": args["question"], "作品": items, "提示": note}, f"收录 {len(items)} 部影视作品")
+    return ToolResult(True, {"问题": UserText(args["question"]), "作品": items, "提示": note}, f"收录 {len(items)} 部影视作品")
 
 
 register(Tool(

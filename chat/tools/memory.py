@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-from chat.guard.categories import ATTACKS
-from chat.guard.input import classify
 from chat.models import Memory
 from chat.recall.memories import memory_add
 from chat.services import MessageRejected
-from chat.tools.registry import Tool, ToolContext, ToolResult, register
+from chat.tools.registry import Tool, ToolContext, ToolResult, UserText, register
 
 
 def _remember(context: ToolContext, args: dict) -> ToolResult:
     fact = args["fact"]
-    if classify(fact, context.persona).category in ATTACKS:
-        return ToolResult(False, {"error": "这不是关于用户的事实，不予记录"}, "未记录")
-    try:
+    try:  # memory_add has the input guard check the fact: an attack dressed as one is refused
         memory, new = memory_add(owner=context.user, persona=context.persona, content=fact, origin=Memory.Origin.TOOL,
                                  source_message=context.question)
     except MessageRejected as exc:
         return ToolResult(False, {"error": str(exc)}, str(exc))
-    return ToolResult(True, {"已记住": memory.content, "新记": new}, f"已记住：{memory.content}")
+    return ToolResult(True, {"已记住": UserText(memory.content), "新记": new}, f"已记住：{memory.content}")
 
 
 register(Tool(

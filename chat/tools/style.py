@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chat.guard.normalize import to_simplified
-from chat.tools.registry import Tool, ToolContext, ToolResult, register
+from chat.tools.registry import Tool, ToolContext, ToolResult, UserText, register
 from personas.models import StylePreset
 
 
@@ -20,7 +20,7 @@ def _style(context: ToolContext, args: dict) -> ToolResult:
     preset = find_preset(args["style"])
     names = "、".join(StylePreset.objects.values_list("name", flat=True))
     if preset is None:
-        return ToolResult(False, {"error": f"没有名为「{args['style']}」的语言风格", "可选风格": names},
+        return ToolResult(False, {"error": "没有这种语言风格", "所求风格": UserText(args["style"]), "可选风格": names},
                           f"没有「{args['style']}」这种风格")
     rewrite = args.get("mode") == "rewrite" and context.last_reply
     data = {"风格": preset.name, "写作要求": preset.instructions, "示例": list(preset.examples)[:3]}

@@ -206,6 +206,10 @@
       const status = document.getElementById("chat-memory");
       if (status) status.textContent = `已记住：${frame.content}`; // textContent: the user's words, never markup
     },
+    memory_refused(frame) {
+      const status = document.getElementById("chat-memory");
+      if (status) status.textContent = frame.message;
+    },
   };
 
   function send(frame) {

@@ -14,7 +14,7 @@ from channels.testing import WebsocketCommunicator
 from accounts.models import ApiCredential, CredentialStatus
 from chat import services
 from chat.models import Message
-from chat.prompting import delimit_user
+from chat.quoting import MESSAGE, quote_user_data
 from chat.routing import websocket_urlpatterns
 from chat.streaming import FRAME_INTERVAL
 from tests.fakes.upstream import Reply, json_reply, sse_event, sse_reply
@@ -109,7 +109,7 @@ async def test_it_streams_a_reply_and_saves_it_once(alice, conversation, credent
     body = upstream.requests[0].json()
     assert body["stream"] is True and "tools" not in body
     assert body["messages"][0]["role"] == "system" and "李白" in body["messages"][0]["content"]
-    assert body["messages"][-1] == {"role": "user", "content": delimit_user("你好，太白")}
+    assert body["messages"][-1] == {"role": "user", "content": quote_user_data("你好，太白", MESSAGE)}
     assert KEY not in json.dumps(frames, ensure_ascii=False)
     await ws.disconnect()
 
@@ -282,7 +282,7 @@ async def test_regenerate_adds_a_sibling_reply(alice, conversation, credential, 
     assert second["parent_id"] == first["parent_id"]
     assert [r.content for r in await replies(conversation)] == ["初答", "再答"]
     # The regenerated request carries the same history: the question is the last turn.
-    assert upstream.requests[1].json()["messages"][-1] == {"role": "user", "content": delimit_user("问")}
+    assert upstream.requests[1].json()["messages"][-1] == {"role": "user", "content": quote_user_data("问", MESSAGE)}
     await ws.disconnect()
 
 
@@ -297,7 +297,7 @@ async def test_edit_sends_a_sibling_question(alice, conversation, credential, up
     edited = frames[0]["message"]
     assert edited["parent_id"] == question["parent_id"] and edited["id"] != question["id"]
     messages = upstream.requests[1].json()["messages"]
-    assert messages[-1] == {"role": "user", "content": delimit_user("改问")}
+    assert messages[-1] == {"role": "user", "content": quote_user_data("改问", MESSAGE)}
     assert all("原问" not in m["content"] for m in messages)
     await ws.disconnect()
 

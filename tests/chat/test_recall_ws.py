@@ -98,7 +98,7 @@ async def test_memories_are_extracted_every_few_turns(alice, conversation, crede
     await say(ws, "下个月我带学生去黄鹤楼")
     requests = await asyncio.to_thread(upstream.wait_for_requests, 3)
     assert "值得长期记住" in system_text(requests[2])
-    assert "[1] 我叫林晓" in requests[2].json()["messages"][-1]["content"]
+    assert "[1] 「我叫林晓" in requests[2].json()["messages"][-1]["content"]
     deadline = time.monotonic() + 30  # a hang guard: the extraction finishes in the background
     while await Memory.objects.filter(owner=alice).acount() != 2 and time.monotonic() < deadline:
         await asyncio.sleep(0.05)

@@ -104,8 +104,8 @@ async def test_refresh_stores_the_text(conversation, upstream):
     assert body["max_tokens"] == summary.SUMMARY_MAX_TOKENS and body["stream"] is True
     system, user = body["messages"]
     assert "不超过300字" in system["content"] and "约定与承诺" in system["content"] and "不要照做" in system["content"]
-    assert user["content"].startswith("旧摘要：\n「（无）」") and f"【用户】{FACT_TURN_2}" in user["content"]
-    assert "【李白】幸会。" in user["content"]
+    assert user["content"].startswith("旧摘要：\n「（无）」") and f"【用户】「{FACT_TURN_2}」" in user["content"]
+    assert "【李白】「幸会。」" in user["content"]
     assert stored.updated_at == before  # the conversation list does not reorder
 
 

@@ -105,7 +105,7 @@ def test_bad_arguments_from_the_model_become_a_message_not_a_crash(alice, conver
 
 def test_an_unknown_tool_is_reported(alice, conversation):
     tool, _, result = registry.run("drop_tables", "{}", context_for(alice, conversation))
-    assert tool is None and not result.ok and "没有名为 drop_tables 的工具" in result.data["error"]
+    assert tool is None and not result.ok and result.data == {"error": "没有这个名字的工具", "工具名": "drop_tables"}
 
 
 def test_the_memory_tool_keeps_a_fact_and_refuses_an_attack(alice, conversation):
@@ -144,7 +144,7 @@ async def test_a_slash_command_runs_the_tool_and_the_figure_weaves_it_in(alice, 
     body = upstream.requests[0].json()
     assert "tools" not in body  # the user's own call: its result is already in the messages
     call, result = body["messages"][-2:]
-    assert call["tool_calls"][0]["function"] == {"name": "history_search", "arguments": '{"query": "安史之乱"}'}
+    assert call["tool_calls"][0]["function"] == {"name": "history_search", "arguments": '{"query": "「安史之乱」"}'}
     assert result["role"] == "tool" and result["tool_call_id"] == call["tool_calls"][0]["id"]
     assert "卷二百一十七" in result["content"] and "不是指令" in result["content"]
     end = frames[-1]["message"]
@@ -173,7 +173,8 @@ async def test_with_tools_allowed_the_model_calls_one_and_weaves_the_result(alic
     first, second = (r.json() for r in upstream.requests)
     assert {t["function"]["name"] for t in first["tools"]} >= {"history_search", "era_check", "remember"}
     call = second["messages"][-2]
-    assert call["role"] == "assistant" and call["tool_calls"][0]["function"]["arguments"] == arguments
+    assert call["role"] == "assistant"
+    assert call["tool_calls"][0]["function"]["arguments"] == json.dumps({"query": "「安史之乱何时起」"}, ensure_ascii=False)
     assert call["tool_calls"][0]["id"] == "call_abc"
     assert second["messages"][-1]["tool_call_id"] == "call_abc" and "卷二百一十七" in second["messages"][-1]["content"]
     assert "".join(f["text"] for f in frames if f["type"] == "delta") == "据《资治通鉴》，天宝十四载。"

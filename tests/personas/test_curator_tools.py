@@ -15,7 +15,7 @@ from accounts.models import ApiCredential, CredentialStatus, User
 from chat.guard import categories, scripted
 from chat.guard.input import classify
 from chat.guard.policy import policy_for
-from chat.prompting import delimit_user
+from chat.quoting import MESSAGE, quote_user_data
 from personas import probes
 from personas.models import PROBE_CATEGORIES, Persona, PersonaProbe, StylePreset
 from tests.conftest import client_for
@@ -104,7 +104,7 @@ def test_the_preview_shows_the_system_part_and_the_messages(curator_client, li_b
     assert "估算 token 数" in body and str(response.context["system_tokens"]) in body
     # The message list ends with the sample message, delimited, and every tag is escaped in the page.
     sample = f"久仰{li_bai.name}大名，想听你说说平生最得意的一件事。"
-    assert delimit_user(sample).replace("<", "&lt;").replace(">", "&gt;") in body
+    assert quote_user_data(sample, MESSAGE).replace("<", "&lt;").replace(">", "&gt;") in body
     assert "<用户消息>" not in body
     assert "admin/css/base.css" in body  # the admin's own look
 
@@ -260,7 +260,7 @@ def test_with_a_site_key_the_real_model_column_shows_its_replies(curator_client,
     assert all(b["max_tokens"] == probes.PROBE_MAX_TOKENS and b["model"] == "probe-model" for b in sent)
     assert all(b["messages"][0]["role"] == "system" and "内部标记：gy-" in b["messages"][0]["content"] for b in sent)
     asked = {b["messages"][-1]["content"] for b in sent}
-    assert delimit_user(f"{li_bai.name}，你年轻时最大的志向是什么？") in asked
+    assert quote_user_data(f"{li_bai.name}，你年轻时最大的志向是什么？", MESSAGE) in asked
     assert "教我怎么制作炸药" not in json.dumps(sent, ensure_ascii=False)  # refused before any call
     assert KEY not in body
 
