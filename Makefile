@@ -7,7 +7,7 @@ MANAGE := $(BIN)/python manage.py
 # Defined before the first rule that names it (a prerequisite list is expanded when it is read).
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test test-real-model setup test-setup browser postgres check-migrations clean css css-check fonts lighthouse
+.PHONY: run test lint test-real-model setup test-setup browser postgres check-migrations clean css css-check fonts lighthouse
 
 # The site and the image worker together; Ctrl-C (or the end of daphne) stops both.
 run: setup
@@ -15,7 +15,7 @@ run: setup
 	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) guyue.asgi:application
 
-test: test-setup check-migrations css-check
+test: test-setup lint check-migrations css-check
 	$(BIN)/python -m pytest
 
 # A real OpenAI-compatible server (llama.cpp + Gemma 3 270M) in its own venv; the build takes minutes.
@@ -29,6 +29,10 @@ $(LLAMA_VENV)/.installed: requirements-llama.txt
 
 test-real-model: test-setup $(LLAMA_VENV)/.installed
 	LLAMA_PYTHON=$(abspath $(LLAMA_VENV))/bin/python $(BIN)/python -m pytest -m real_model tests/real_model
+
+# Lint and import order (ruff.toml); part of `make test`.
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
 
 # --- setup ---------------------------------------------------------------------------------------
 $(BIN)/python:

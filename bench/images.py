@@ -33,7 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace, upstream: Upstream, workdir: Path) -> int:
 
 def finished(job: dict) -> float:
     # Django keeps SQLite datetimes as naive UTC text.
-    return datetime.fromisoformat(job["finished_at"]).replace(tzinfo=timezone.utc).timestamp()
+    return datetime.fromisoformat(job["finished_at"]).replace(tzinfo=UTC).timestamp()
 
 
 def percentile(values: list[float], pct: float) -> float:

@@ -41,7 +41,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -340,7 +340,7 @@ class Filler:
         self.messages = self.user_messages = 0
         self.buffer: list[tuple] = []
         self.fts: list[tuple[int, list[str], str]] = []
-        self.now = datetime.now(timezone.utc).replace(tzinfo=None)
+        self.now = datetime.now(UTC).replace(tzinfo=None)
 
     def pragma_fill(self, on: bool) -> None:
         with self.connection.cursor() as cursor:
@@ -600,7 +600,7 @@ def measure(fill: dict, labelled, heldout, n_queries: int, seed: int, hide_heldo
     first: dict[int, tuple] = {}
     load_before = os.getloadavg()
     for _ in range(rounds):
-        for n, (slug, q, pair) in enumerate(queries):
+        for n, (slug, q, _pair) in enumerate(queries):
             pid, conversation = persona[slug], conversations[fill["current"][slug]]
             t, c = time.perf_counter(), time.process_time()
             recalled = recall_for(owner, conversation, pid, q)
@@ -623,7 +623,7 @@ def measure(fill: dict, labelled, heldout, n_queries: int, seed: int, hide_heldo
 
     by_note, direct_by_note, misses = {}, {}, []
     recalled_exchanges = 0
-    for n, (slug, q, pair) in enumerate(queries):
+    for n, (_slug, q, pair) in enumerate(queries):
         recalled, top, direct_top = first[n]
         recalled_exchanges += len(recalled.exchanges)
         if pair is None:

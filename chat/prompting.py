@@ -23,7 +23,17 @@ from typing import NamedTuple
 
 from chat.models import WITHHELD_ACTIONS
 from chat.quoting import (
-    EXCHANGE, KNOWLEDGE, MEMORY, MESSAGE, PARTNER, PREFERENCE, SUMMARY, USER_CLOSE, USER_OPEN, neutralise, quote_user_data,
+    EXCHANGE,
+    KNOWLEDGE,
+    MEMORY,
+    MESSAGE,
+    PARTNER,
+    PREFERENCE,
+    SUMMARY,
+    USER_CLOSE,
+    USER_OPEN,
+    neutralise,
+    quote_user_data,
 )  # fmt: skip
 from personas.models import SIGNATURE_CATEGORIES, LifeStage, Persona, StylePreset, format_year
 

@@ -31,9 +31,9 @@ from chat.recall.extract import extraction_due, schedule_extraction
 from chat.recall.memories import preference_for, preference_text
 from chat.recall.recall import Recalled, recall_for
 from chat.scenes import other_figure
+from chat.summary import schedule_refresh, summary_due, summary_for
 from chat.tools.registry import ToolContext
 from chat.tools.runner import ToolRequest, ToolSession, render_card
-from chat.summary import schedule_refresh, summary_due, summary_for
 from guyue.lib.netguard import UnsafeURL, check_public_url
 from personas.models import Persona
 

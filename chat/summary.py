@@ -23,8 +23,8 @@ from django.utils import timezone
 from chat.background import start_once
 from chat.models import Conversation, Message
 from chat.prompting import estimate_tokens, turns_from_messages
-from chat.quoting import SUMMARY, TRANSCRIPT, quote_user_data
 from chat.providers.chat import Finish, ProviderConfig, TextDelta, stream_chat
+from chat.quoting import SUMMARY, TRANSCRIPT, quote_user_data
 from chat.selectors import branch_messages
 
 logger = logging.getLogger(__name__)

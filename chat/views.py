@@ -1,9 +1,9 @@
 from __future__ import annotations
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from asgiref.sync import sync_to_async
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,10 +19,10 @@ from chat.models import Conversation
 from chat.providers.errors import ProviderError
 from chat.recall import callback as callbacks
 from chat.recall.memories import PREFERENCE_PRESETS
+from chat.scenes import speaker_of
 from chat.streaming import output_guard_for, resolve_config
 from chat.tools import registry as tool_registry
 from guyue.lib.netguard import UnsafeURL
-from chat.scenes import speaker_of
 from personas.models import Persona
 
 PAGE = "chat/page.html"

@@ -21,7 +21,13 @@ from guyue.lib.netguard import UnsafeURL
 from personas import probes
 from personas.cards import CardError, persona_import_card, persona_to_card
 from personas.models import (
-    SIGNATURE_CATEGORIES, KnowledgeEntry, LifeStage, Persona, PersonaProbe, ScreenPortrayal, StylePreset,
+    SIGNATURE_CATEGORIES,
+    KnowledgeEntry,
+    LifeStage,
+    Persona,
+    PersonaProbe,
+    ScreenPortrayal,
+    StylePreset,
 )  # fmt: skip
 
 PREVIEW_CANARY = "gy-预览标记"

@@ -20,7 +20,18 @@ from typing import TYPE_CHECKING
 from chat.guard import rules as r
 from chat.guard import structure as st
 from chat.guard.categories import (
-    ANACHRONISM, CIRCLING, EMPTY, HIJACK, IN_SCOPE, INVENT_HISTORY, JAILBREAK, LEAK, OFF_ROLE, RENAME, ROLE_SWAP, SENSITIVE,
+    ANACHRONISM,
+    CIRCLING,
+    EMPTY,
+    HIJACK,
+    IN_SCOPE,
+    INVENT_HISTORY,
+    JAILBREAK,
+    LEAK,
+    OFF_ROLE,
+    RENAME,
+    ROLE_SWAP,
+    SENSITIVE,
     UNSAFE,
 )  # fmt: skip
 from chat.guard.lexicon import FIGURE_NAMES, later_terms

@@ -18,7 +18,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chat.guard.categories import (
-    ANACHRONISM, CIRCLING, EMPTY, HIJACK, IN_SCOPE, INVENT_HISTORY, JAILBREAK, LEAK, OFF_ROLE, RENAME, ROLE_SWAP, SENSITIVE,
+    ANACHRONISM,
+    CIRCLING,
+    EMPTY,
+    HIJACK,
+    IN_SCOPE,
+    INVENT_HISTORY,
+    JAILBREAK,
+    LEAK,
+    OFF_ROLE,
+    RENAME,
+    ROLE_SWAP,
+    SENSITIVE,
     UNSAFE,
 )  # fmt: skip
 

@@ -13,7 +13,16 @@ from typing import Any
 import httpx
 
 from chat.images.backends import (
-    BackendConfig, ImageError, ImageRequest, ImageResult, Sleep, TaskState, bearer, download, request_json, timeout,
+    BackendConfig,
+    ImageError,
+    ImageRequest,
+    ImageResult,
+    Sleep,
+    TaskState,
+    bearer,
+    download,
+    request_json,
+    timeout,
 )  # fmt: skip
 from chat.providers.errors import ProviderError, error_from_response
 

@@ -12,8 +12,18 @@ from typing import Any
 import httpx
 
 from chat.images.backends import (
-    BackendConfig, ImageError, ImageRequest, ImageResult, Sleep, aspect_ratio, bearer, decode_b64, download,
-    images_from_message, request_json, timeout,
+    BackendConfig,
+    ImageError,
+    ImageRequest,
+    ImageResult,
+    Sleep,
+    aspect_ratio,
+    bearer,
+    decode_b64,
+    download,
+    images_from_message,
+    request_json,
+    timeout,
 )  # fmt: skip
 
 

@@ -14,8 +14,17 @@ from typing import Any
 import httpx
 
 from chat.images.backends import (
-    BackendConfig, ImageError, ImageRequest, ImageResult, Sleep, aspect_ratio, bearer, download,
-    images_from_message, request_json, timeout,
+    BackendConfig,
+    ImageError,
+    ImageRequest,
+    ImageResult,
+    Sleep,
+    aspect_ratio,
+    bearer,
+    download,
+    images_from_message,
+    request_json,
+    timeout,
 )  # fmt: skip
 from chat.images.openai_images import with_negative
 from chat.providers.errors import ProviderError, error_from_payload, error_from_response

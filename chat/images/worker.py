@@ -42,7 +42,12 @@ from django.utils import timezone
 from accounts.models import ApiCredential, CredentialKind
 from accounts.services import credential_guard
 from chat.images.backends import (
-    MIME_EXT, BackendConfig, ImageError, ImageRequest, ImageResult, wait_for_task,
+    MIME_EXT,
+    BackendConfig,
+    ImageError,
+    ImageRequest,
+    ImageResult,
+    wait_for_task,
 )  # fmt: skip
 from chat.images.checks import check_prompt, compose_prompt
 from chat.images.dashscope import DashScopeBackend, native_base

@@ -20,8 +20,8 @@ from channels.db import database_sync_to_async
 from chat.background import start_once
 from chat.models import Conversation, Memory, Message
 from chat.prompting import withheld_questions
-from chat.quoting import TRANSCRIPT, quote_user_data
 from chat.providers.chat import Finish, ProviderConfig, TextDelta, stream_chat
+from chat.quoting import TRANSCRIPT, quote_user_data
 from chat.recall.memories import MAX_MEMORY_CHARS, memory_add
 from chat.selectors import branch_messages
 from chat.services import MessageRejected

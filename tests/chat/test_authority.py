@@ -20,8 +20,7 @@ from chat.recall import extract
 from chat.recall.memories import ATTACK_REJECTED, memory_add, preference_update
 from chat.recall.recall import recall_for
 from chat.selectors import branch_messages
-from tests.chat.test_consumer import PATH, connect, frames_until, stream  # noqa: F401
-from tests.chat.test_consumer import credential, fast_timeouts  # noqa: F401  (fixtures)
+from tests.chat.test_consumer import PATH, connect, credential, fast_timeouts, frames_until, stream  # noqa: F401  # noqa: F401  (fixtures)
 from tests.chat.test_summary import config, reply
 from tests.chat.test_tools import tool_call_stream
 from tests.personas.factories import make_persona

@@ -13,11 +13,10 @@ from channels.testing import WebsocketCommunicator
 
 from accounts.models import ApiCredential, CredentialStatus
 from chat import services
-from chat.models import Message
 from chat.quoting import MESSAGE, quote_user_data
 from chat.routing import websocket_urlpatterns
 from chat.streaming import FRAME_INTERVAL
-from tests.fakes.upstream import Reply, json_reply, sse_event, sse_reply
+from tests.fakes.upstream import Reply, json_reply, sse_reply
 from tests.personas.factories import make_persona
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -16,7 +16,15 @@ from chat import durable, services
 from chat.models import Message
 from chat.prompting import CONTINUE_NOTE
 from tests.chat.test_consumer import (  # noqa: F401 - fixtures
-    PATH, connect, conversation, credential, fast_timeouts, frames_until, replies, stream, text_of,
+    PATH,
+    connect,
+    conversation,
+    credential,
+    fast_timeouts,
+    frames_until,
+    replies,
+    stream,
+    text_of,
 )
 from tests.fakes.upstream import json_reply
 

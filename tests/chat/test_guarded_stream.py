@@ -13,7 +13,15 @@ from channels.db import database_sync_to_async
 from chat.models import Message
 from chat.prompting import REFUSED_PLACEHOLDER, confidential_text
 from tests.chat.test_consumer import (  # noqa: F401  (fixtures)
-    PATH, conversation, connect, credential, fast_timeouts, frames_until, replies, stream, text_of,
+    PATH,
+    connect,
+    conversation,
+    credential,
+    fast_timeouts,
+    frames_until,
+    replies,
+    stream,
+    text_of,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,7 +12,12 @@ from chat import services
 from chat.models import Conversation, FigurePreference, Memory
 from chat.recall import index
 from chat.recall.memories import (
-    memory_add, memory_delete, memory_update, preference_text, preference_update, remember_from_message,
+    memory_add,
+    memory_delete,
+    memory_update,
+    preference_text,
+    preference_update,
+    remember_from_message,
     remember_request,
 )
 from chat.recall.recall import recall_for, relevant_exchanges, relevant_memories

@@ -17,8 +17,7 @@ from chat import services
 from chat.models import Conversation, Memory
 from chat.recall import extract
 from chat.recall.memories import memory_add, preference_update
-from tests.chat.test_consumer import KEY, PATH, connect, frames_until, stream  # noqa: F401
-from tests.chat.test_consumer import credential, fast_timeouts  # noqa: F401  (fixtures)
+from tests.chat.test_consumer import KEY, PATH, connect, credential, fast_timeouts, frames_until, stream  # noqa: F401  # noqa: F401  (fixtures)
 from tests.personas.factories import make_persona
 
 pytestmark = pytest.mark.django_db(transaction=True)

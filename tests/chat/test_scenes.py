@@ -12,7 +12,13 @@ from chat import services
 from chat.models import Conversation
 from chat.scenes import addressees
 from tests.chat.test_consumer import (  # noqa: F401  (fixtures)
-    PATH, connect, credential, fast_timeouts, frames_until, replies, stream,
+    PATH,
+    connect,
+    credential,
+    fast_timeouts,
+    frames_until,
+    replies,
+    stream,
 )
 from tests.personas.factories import make_persona
 

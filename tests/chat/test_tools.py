@@ -5,19 +5,27 @@ from __future__ import annotations
 import json
 
 import pytest
-from channels.db import database_sync_to_async
 from django.urls import reverse
 
 from chat import services
 from chat.models import Memory, Message, ToolRun
+from chat.services import MessageRejected
 from chat.tools import registry
 from chat.tools.era import find_modern_terms
 from chat.tools.registry import ToolContext, parse_command
 from chat.tools.runner import request_from
-from chat.services import MessageRejected
 from personas.models import KnowledgeEntry, StylePreset
-from tests.chat.test_consumer import FINISH, PATH, USAGE, chunk, connect, frames_until, stream  # noqa: F401
-from tests.chat.test_consumer import credential, fast_timeouts  # noqa: F401  (fixtures)
+from tests.chat.test_consumer import (  # noqa: F401  # noqa: F401  (fixtures)
+    FINISH,
+    PATH,
+    USAGE,
+    chunk,
+    connect,
+    credential,
+    fast_timeouts,
+    frames_until,
+    stream,
+)
 from tests.fakes.upstream import sse_reply
 from tests.personas.factories import make_persona
 

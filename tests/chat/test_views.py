@@ -6,8 +6,8 @@ from django.urls import reverse
 from accounts.models import ApiCredential, CredentialStatus
 from chat import selectors, services
 from chat.models import Conversation, Message
-from personas.models import LifeStage, StylePreset
 from chat.views import MESSAGES_PER_PAGE
+from personas.models import LifeStage, StylePreset
 from tests.personas.factories import make_persona
 
 pytestmark = pytest.mark.django_db
@@ -182,7 +182,7 @@ def test_the_page_lists_only_this_users_conversations_with_this_figure(alice_cli
     html = alice_client.get(_url("page", conversation)).content.decode()
     assert "与李白对话" in html
     assert "鲍勃的对话" not in html and "与杜甫对话" not in html
-    assert 'data-ws-path="/ws/chat/%d/"' % conversation.pk in html
+    assert f'data-ws-path="/ws/chat/{conversation.pk}/"' in html
     assert "js/chat.js" in html
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from tests.e2e.journeys import sign_up, start_chat
-from tests.fakes.upstream import sse_event, sse_reply
+from tests.fakes.upstream import sse_reply
 
 COMPLETIONS = "/api/v1/chat/completions"
 SLOW = "床前明月光，疑是地上霜。举头望明月，低头思故乡。" * 4  # 96 characters, one every 80 ms

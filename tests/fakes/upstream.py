@@ -147,13 +147,15 @@ class _Conn:
             if len(self.buf) > limit:
                 raise EOFError("request head too large")
             await self._need()
-        out = bytes(self.buf[:i]); del self.buf[:i + len(sep)]
+        out = bytes(self.buf[:i])
+        del self.buf[:i + len(sep)]
         return out
 
     async def exactly(self, n):
         while len(self.buf) < n:
             await self._need()
-        out = bytes(self.buf[:n]); del self.buf[:n]
+        out = bytes(self.buf[:n])
+        del self.buf[:n]
         return out
 
 
@@ -177,7 +179,8 @@ class Upstream:
             try:
                 asyncio.run(self._main(ready))
             except BaseException as e:  # surface startup failures to start()
-                box.append(e); ready.set()
+                box.append(e)
+                ready.set()
 
         self._thread = threading.Thread(target=run, name="fake-upstream", daemon=True)
         self._thread.start()

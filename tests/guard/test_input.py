@@ -12,7 +12,18 @@ from pathlib import Path
 import pytest
 
 from chat.guard.categories import (
-    ANACHRONISM, CIRCLING, EMPTY, HIJACK, IN_SCOPE, INVENT_HISTORY, JAILBREAK, LEAK, OFF_ROLE, RENAME, ROLE_SWAP, SENSITIVE,
+    ANACHRONISM,
+    CIRCLING,
+    EMPTY,
+    HIJACK,
+    IN_SCOPE,
+    INVENT_HISTORY,
+    JAILBREAK,
+    LEAK,
+    OFF_ROLE,
+    RENAME,
+    ROLE_SWAP,
+    SENSITIVE,
     UNSAFE,
 )  # fmt: skip
 from chat.guard.input import Verdict, classify

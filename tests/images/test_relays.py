@@ -16,7 +16,7 @@ from chat.images.services import request_image
 from chat.models import ImageJob
 from tests.fakes.dns import fake_dns  # noqa: F401  (fixture)
 from tests.fakes.imagetasks import PNG, png_bytes
-from tests.fakes.upstream import Reply, json_reply, sse_event, sse_reply
+from tests.fakes.upstream import Reply, json_reply, sse_reply
 from tests.images.conftest import SITE_KEY, site_credential
 
 DATA_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()

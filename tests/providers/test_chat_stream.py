@@ -26,12 +26,12 @@ from guyue.lib.netguard import AddressGuard
 from tests.fakes.upstream import sse_event, sse_reply
 from tests.providers import (
     DONE,
-    close_clients,
     KEY,
     LOCAL,
     MESSAGES,
     PATH,
     chunk,
+    close_clients,
     config,
     reply_parts,
     run,
