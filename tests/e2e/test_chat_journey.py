@@ -106,7 +106,8 @@ def test_talk_stream_stop_reload_regenerate_switch(app, upstream, page, shot):
     assert last.locator(".message-body").inner_text().strip() == kept
     last.get_by_role("button", name="下一个版本").click()
     page.wait_for_selector("article.message-assistant .switch-position >> text=2/2")
-    assert SECOND in page.locator("article.message").last.inner_text()
+    # The swap settles a moment after the switcher shows 2/2: wait for the text, do not sample it.
+    page.locator("article.message").last.get_by_text(SECOND).wait_for()
     assert done.is_visible()
     shot("chat-after-switch")
 
