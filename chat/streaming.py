@@ -19,7 +19,7 @@ from accounts.services import credential_guard, credential_mark_rejected, creden
 from chat import durable, services
 from chat.guard import judge
 from chat.guard.categories import IN_SCOPE
-from chat.guard.input import classify
+from chat.guard.input import Verdict, classify
 from chat.guard.output import Hit, OutputGuard, public_lines
 from chat.guard.policy import GUIDE, REFUSE, STEER, policy_for, replacement_line, signature_line
 from chat.models import Conversation, Message, ToolRun
@@ -44,6 +44,7 @@ _background: set[asyncio.Task] = set()  # fire-and-forget sends, kept referenced
 _DONE = object()
 _FLUSH = object()
 _STOP = object()
+_JUDGED = object()  # the parallel judge has answered (or given up)
 
 Send = Callable[[dict], Awaitable[None]]
 
@@ -57,6 +58,7 @@ class ReplyResult:
     provider: str = ""
     parts: list[str] = field(default_factory=list)  # text released to the client (checked by the output guard)
     hit: Hit | None = None
+    judged: Verdict | None = None  # the parallel judge's attack verdict, when it found one
     guard_action: str = ""
     error: ProviderError | None = None
 
@@ -160,6 +162,7 @@ class ReplyRun:
         # 续写: the partial text of an unfinished reply this one continues (and starts with).
         self.prefix = prefix
         self.reply: Message | None = None  # the streamed reply's row, once it exists
+        self.judging: asyncio.Task | None = None  # the model judge running beside the reply
         self.recalled, self.preferences = Recalled(), ""
         self.tools: ToolSession | None = None
         if tool_request is not None:
@@ -182,8 +185,10 @@ class ReplyRun:
         persona = self.speaker
         earlier = [m.content for m in self.branch if m.role == Message.Role.USER and m is not self.question][-5:]
         verdict = classify(self.question.content, persona, history=earlier)
-        if judge.enabled() and judge.is_borderline(verdict, self.question.content):
-            verdict = await self._judged(verdict)
+        second_opinion = judge.enabled() and judge.is_borderline(verdict, self.question.content)
+        if second_opinion and not policy_for(verdict).answers:
+            # The rules refuse, only just: the judge may clear it, and nothing is generated meanwhile.
+            verdict, second_opinion = await self._judged(verdict), False
         policy = policy_for(verdict)
         if verdict.category != IN_SCOPE and self.question.guard_category != verdict.category:
             await database_sync_to_async(services.message_flag)(message=self.question, category=verdict.category)
@@ -203,6 +208,10 @@ class ReplyRun:
             return await self._save(result, category="")
         result.model, result.provider = config.model, config.kind
         result.parts = [self.prefix] if self.prefix else []
+        if second_opinion and not self.prefix:
+            # The rules pass it, with a risk signal: the judge runs while the reply is generated, and
+            # the reply's text is held until it clears (docs/guard.md, The model judge).
+            self.judging = asyncio.create_task(self._judge_in_parallel(config))
         self.reply, self.recalled, self.preferences = await database_sync_to_async(self._begin)(result)
         durable.checkpointer().track(self.reply.pk, result.parts)
         try:
@@ -215,7 +224,14 @@ class ReplyRun:
             logger.exception("reply %s failed", self.reply.pk)
             result.status, result.error_kind = Message.Status.ERROR, "internal"
         category = verdict.category if verdict.category != IN_SCOPE else ""
-        if result.hit is not None:  # the output guard stopped it: an in-role line replaces the whole reply
+        if result.judged is not None:  # the judge found an attack: nothing was shown, the figure declines
+            judged = policy_for(result.judged)
+            result.parts = [signature_line(persona, result.judged.category)]
+            result.status, result.error_kind = Message.Status.COMPLETE, ""
+            result.guard_action = _ACTIONS.get(judged.action, "refused")
+            category = result.judged.category
+            await database_sync_to_async(services.message_flag)(message=self.question, category=category)
+        elif result.hit is not None:  # the output guard stopped it: an in-role line replaces the whole reply
             result.parts = [replacement_line(persona, result.hit.kind)]
             result.status, result.error_kind, result.guard_action = Message.Status.COMPLETE, "", "replaced"
             category = result.hit.kind
@@ -258,6 +274,19 @@ class ReplyRun:
         persona_id = self.speaker.pk
         recalled = recall_for(self.user, self.conversation, persona_id, self.question.content)
         return recalled, preference_text(preference_for(self.user, self.speaker))
+
+    async def _judge_in_parallel(self, config: ProviderConfig) -> Verdict | None:
+        """The judge's verdict when it is an attack, else None; a judge that fails or does not answer
+        within GUARD_JUDGE_TIMEOUT leaves the rules' verdict standing. Wakes the stream either way."""
+        try:
+            async with asyncio.timeout(settings.GUARD_JUDGE_TIMEOUT):
+                verdict = await judge.judge(self.question.content, self.speaker, config)
+        except TimeoutError:
+            logger.warning("guard judge gave no answer within %ss", settings.GUARD_JUDGE_TIMEOUT)
+            verdict = None
+        finally:
+            self.queue.put_nowait(_JUDGED)
+        return verdict if verdict is not None and not policy_for(verdict).answers else None
 
     async def _judged(self, verdict):
         """A second opinion from the model on a borderline message (site setting GUARD_MODEL_JUDGE)."""
@@ -345,9 +374,20 @@ class ReplyRun:
         pumps = [asyncio.create_task(self._pump(config, messages))]
         frames = _Coalescer(self.send, self.queue)
         calls, round_text = None, []
+        held: list[str] = []  # released by the output guard, not yet by the judge
+        cleared = self.judging is None
         try:
             while True:
                 item = await self.queue.get()
+                if item is _JUDGED:
+                    if self.judging.result() is not None:
+                        result.judged = self.judging.result()
+                        return  # nothing of it was shown; the finally block hangs up on the provider
+                    cleared = True
+                    for text in held:
+                        await frames.add(text)
+                    held = []
+                    continue
                 if isinstance(item, ToolCalls):
                     calls = item.calls
                 elif item is _DONE and calls and self.tools is not None and self.tools.tools_for_request():
@@ -366,7 +406,10 @@ class ReplyRun:
                     released, skip = released[skip:], max(0, skip - len(released))
                     if released:
                         result.parts.append(released)
-                        await frames.add(released)
+                        if not cleared:
+                            held.append(released)
+                        else:
+                            await frames.add(released)
                 elif item is _FLUSH:
                     await frames.flush()
                 elif isinstance(item, Usage):
@@ -387,11 +430,19 @@ class ReplyRun:
             if guard.hit is not None:
                 result.hit = guard.hit
                 return
+            if not cleared:  # the reply ended before the judge did: its verdict decides
+                judged = await self.judging
+                if judged is not None:
+                    result.judged = judged
+                    return
+                frames.pending.extend(held)
             if rest:
                 result.parts.append(rest)
                 frames.pending.append(rest)
             await frames.flush()
         finally:
+            if self.judging is not None and not self.judging.done():
+                self.judging.cancel()
             frames.cancel()
             # Cancelling the pump closes the httpx response, which releases (or drops) the connection.
             for pump in pumps:

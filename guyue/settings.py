@@ -148,8 +148,10 @@ PROVIDER_FIRST_BYTE_TIMEOUT = float(env_int("PROVIDER_FIRST_BYTE_TIMEOUT", 60))
 PROVIDER_FIRST_CONTENT_TIMEOUT = float(env_int("PROVIDER_FIRST_CONTENT_TIMEOUT", 120))
 PROVIDER_IDLE_TIMEOUT = float(env_int("PROVIDER_IDLE_TIMEOUT", 90))
 PROVIDER_TOTAL_TIMEOUT = float(env_int("PROVIDER_TOTAL_TIMEOUT", 600))
-# A short model call gives a second opinion on borderline messages (costs one call each; off by default).
-GUARD_MODEL_JUDGE = env_bool("GUARD_MODEL_JUDGE", False)
+# A short model call gives a second opinion on messages with a risk signal (one call each, run beside
+# the reply; its text is held until the judge clears it). A judge with no answer in time is ignored.
+GUARD_MODEL_JUDGE = env_bool("GUARD_MODEL_JUDGE", True)
+GUARD_JUDGE_TIMEOUT = env_float("GUARD_JUDGE_TIMEOUT", 5.0)
 # Characters of a streamed reply held back so that a persona break is caught before any of it shows.
 # The canary and copied instructions are tracked exactly whatever this is; the cost is first-text delay.
 OUTPUT_GUARD_HOLDBACK = env_int("OUTPUT_GUARD_HOLDBACK", 24)

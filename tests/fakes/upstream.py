@@ -109,13 +109,14 @@ class Recorded:
 
 
 class _Route:
-    def __init__(self, method, path, replies, prefix, repeat):
+    def __init__(self, method, path, replies, prefix, repeat, when=None):
         self.method, self.path, self.prefix, self.repeat = method.upper(), path, prefix, repeat
-        self.replies = list(replies)
+        self.replies, self.when = list(replies), when
 
-    def matches(self, method, path):
+    def matches(self, method, path, body=b""):
         return self.replies and method == self.method and (
-            path.startswith(self.path) if self.prefix else path == self.path)
+            path.startswith(self.path) if self.prefix else path == self.path) and (
+            self.when is None or self.when(body))
 
 
 class _Conn:
@@ -212,16 +213,18 @@ class Upstream:
         await server.wait_closed()
 
     # -- scripting & inspection (any thread) -------------------------------
-    def route(self, method, path, *replies, path_prefix=False, repeat=False):
+    def route(self, method, path, *replies, path_prefix=False, repeat=False, when=None):
+        """`when(body: bytes) -> bool` picks requests by their body (e.g. concurrent calls of two kinds)."""
         with self._cond:
-            self._routes.append(_Route(method, path, replies, path_prefix, repeat))
+            self._routes.append(_Route(method, path, replies, path_prefix, repeat, when))
         return self
 
-    def _take(self, method, path):
+    def _take(self, method, path, body=b""):
         with self._cond:
-            cands = [r for r in self._routes if r.matches(method, path)]
-            # Exact routes win over prefix routes; longest prefix wins; earlier route() calls first.
-            cands.sort(key=lambda r: (r.prefix, -len(r.path)))
+            cands = [r for r in self._routes if r.matches(method, path, body)]
+            # Body-matched routes first; exact routes win over prefix routes; longest prefix wins;
+            # earlier route() calls first.
+            cands.sort(key=lambda r: (r.when is None, r.prefix, -len(r.path)))
             if not cands:
                 return None
             r = cands[0]
@@ -262,7 +265,7 @@ class Upstream:
                     rec, keep = await self._read_request(conn)
                 except EOFError:
                     return
-                reply = self._take(rec.method, rec.path)
+                reply = self._take(rec.method, rec.path, rec.body)
                 if callable(reply):  # a handler builds its reply from the request (stateful fakes)
                     reply = reply(rec)
                 if reply is None:
