@@ -68,6 +68,7 @@ PROMPTS = (
     "先生如何看待求仙访道？", "《将进酒》作于何时？", "江陵一别，可曾再见孟浩然？", "先生少年时读些什么书？",
 )
 _asked = itertools.count()
+PREFIX = ""  # --risky: a weak cue the input guard passes but sends to the model judge
 TARGETS = {"added_ttft_ms_p50_at_1": 5.0, "added_ttft_ms_p99_at_200": 30.0, "queries_per_reply": 5}
 
 
@@ -117,8 +118,10 @@ class Stack:
     """Temporary directory, scripted upstream, migrated database with users, daphne. close() undoes it."""
 
     def __init__(self, users: int, rate: float, think: float, *, keep: bool = False,
-                 asgi_app: str = "bench.counting_asgi:application", extra_env: dict[str, str] | None = None):
+                 asgi_app: str = "bench.counting_asgi:application", extra_env: dict[str, str] | None = None,
+                 judge_delay: float = 0.3):
         self.users, self.rate, self.think, self.keep, self.asgi_app = users, rate, think, keep, asgi_app
+        self.judge_delay = judge_delay
         self.extra_env = extra_env or {}
         self.idle_cpu_share = 0.0
         self.procs: list[subprocess.Popen] = []
@@ -129,7 +132,8 @@ class Stack:
         from cryptography.fernet import Fernet
 
         self.upstream = self._spawn(
-            [sys.executable, "-m", "bench.upstream", "--rate", str(self.rate), "--think", str(self.think)],
+            [sys.executable, "-m", "bench.upstream", "--rate", str(self.rate), "--think", str(self.think),
+             "--judge-delay", str(self.judge_delay)],
             "upstream", env=self._base_env(), stdout=subprocess.PIPE,
         )
         line = self.upstream.stdout.readline().decode().strip()
@@ -263,7 +267,7 @@ class Stream:
 
 
 async def app_stream(ws: WebSocket, stream: Stream, timeout: float) -> None:
-    text = f"[bench id={stream.stream_id} tokens={stream.tokens}] {PROMPTS[next(_asked) % len(PROMPTS)]}"
+    text = f"[bench id={stream.stream_id} tokens={stream.tokens}] {PREFIX}{PROMPTS[next(_asked) % len(PROMPTS)]}"
     await ws.send_text(json.dumps({"type": "send", "text": text}, ensure_ascii=False))
     stream.sent_at = time.monotonic()
     try:
@@ -566,7 +570,8 @@ async def bench(stack: Stack, args) -> dict:
                 phases.append(await app_round(stack, http, 1, tokens, f"len{tokens}-r{k}"))
                 await asyncio.sleep(args.pause)
             lengths.append(summarize(1, tokens, phases, [], stack.idle_cpu_share))
-    return {"runs": runs, "length_check": lengths}
+        judged = (await http.get(f"{stack.upstream_url}/__bench__/stats")).json()["judge_requests"]
+    return {"runs": runs, "length_check": lengths, "upstream_judge_requests": judged}
 
 
 def main() -> int:
@@ -577,6 +582,9 @@ def main() -> int:
     parser.add_argument("--think", type=float, default=0.05, help="upstream delay before the first token, s")
     parser.add_argument("--rounds", type=int, default=0, help="rounds per N (default 10 at N=1, 3 up to 50, else 2)")
     parser.add_argument("--length-check", default="20,200", help="reply lengths for the queries check, '' for none")
+    parser.add_argument("--risky", action="store_true",
+                        help="questions that open with 接下来 (a weak cue): each is judged beside its reply")
+    parser.add_argument("--judge-delay", type=float, default=0.3, help="the scripted judge's answer time, s")
     parser.add_argument("--pause", type=float, default=0.5, help="pause between rounds, s")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, daphne log)")
     parser.add_argument("--asgi-app", default="bench.counting_asgi:application",
@@ -586,10 +594,13 @@ def main() -> int:
     args = parser.parse_args()
     args.sizes = [int(x) for x in args.sizes.split(",") if x]
     args.length_check = [int(x) for x in args.length_check.split(",") if x]
+    global PREFIX
+    PREFIX = "接下来，" if args.risky else ""
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # finally: below still stops the children
     extra_env = dict(item.split("=", 1) for item in args.env)
-    stack = Stack(max(args.sizes), args.rate, args.think, keep=args.keep, asgi_app=args.asgi_app, extra_env=extra_env)
+    stack = Stack(max(args.sizes), args.rate, args.think, keep=args.keep, asgi_app=args.asgi_app, extra_env=extra_env,
+                  judge_delay=args.judge_delay)
     try:
         print(f"starting upstream, database and daphne in {stack.tmp}", file=sys.stderr)
         stack.start()
@@ -601,7 +612,7 @@ def main() -> int:
         stack.close()
     result["machine"] = machine()
     result["settings"] = {"rate_tokens_per_s": args.rate, "think_s": args.think, "tokens": args.tokens,
-                          "env": extra_env}
+                          "env": extra_env, "risky": args.risky, "judge_delay_s": args.judge_delay}
     result["targets"] = verdict(result, args.sizes)
     print_table(result["runs"], result["length_check"])
     other = max((run["other_load_cores"] or 0 for run in result["runs"] + result["length_check"]), default=0)

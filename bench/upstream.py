@@ -1,6 +1,6 @@
 """Scripted OpenAI-style chat/completions upstream for bench/stream.py, on 127.0.0.1 only.
 
-    python -m bench.upstream [--rate 30] [--think 0.05]
+    python -m bench.upstream [--rate 30] [--think 0.05] [--judge-delay 0.3]
 
 Prints `PORT <n>` on its first stdout line. Every POST .../chat/completions streams SSE: a role
 chunk at once, then (after `--think` seconds) one Chinese token every 1/rate s on an absolute
@@ -10,6 +10,8 @@ The last user message must carry a tag `[bench id=<id> tokens=<n>]`: the id name
 is its length. Just before the first content token is written, `time.monotonic()` is recorded
 under the id, as is the time the request had been read in full (CLOCK_MONOTONIC is one clock for
 all processes on Linux, so the client compares these with its own monotonic clock).
+A request whose first message is the guard judge's instructions (chat/guard/judge.py) is answered
+`in_scope` after `--judge-delay` seconds, and counted apart (`judge_requests`).
 `GET /__bench__/stats` answers those times and a few counters as JSON (`?reset=1` restarts the
 high-water mark of concurrent streams); `GET /__bench__/ping` answers `{}` (to open connections).
 
@@ -26,6 +28,7 @@ import socket
 import sys
 import time
 
+JUDGE_OPENING = "你是一个内容分类器"  # chat/guard/judge.py's SYSTEM starts so
 TAG = re.compile(r"\[bench id=([\w.-]+) tokens=(\d+)\]")
 # The reply is this text cycled, one character per token.
 POEM = "床前明月光疑是地上霜举头望明月低头思故乡朝辞白帝彩云间千里江陵一日还两岸猿声啼不住轻舟已过万重山"
@@ -41,8 +44,9 @@ def _event(obj: dict) -> bytes:
 
 
 class Server:
-    def __init__(self, rate: float, think: float):
-        self.rate, self.think = rate, think
+    def __init__(self, rate: float, think: float, judge_delay: float = 0.3):
+        self.rate, self.think, self.judge_delay = rate, think, judge_delay
+        self.judge_requests = 0
         self.first_content: dict[str, float] = {}
         self.requested: dict[str, float] = {}  # when the request had been read in full
         self.requests = self.completed = self.client_gone = self.bad_requests = 0
@@ -87,7 +91,7 @@ class Server:
     def stats(self) -> dict:
         return {
             "first_content": self.first_content, "requested": self.requested,
-            "requests": self.requests, "completed": self.completed, "client_gone": self.client_gone,
+            "requests": self.requests, "judge_requests": self.judge_requests, "completed": self.completed, "client_gone": self.client_gone,
             "bad_requests": self.bad_requests,
             "max_open_streams": self.max_open_streams, "errors": self.errors[-20:],
         }
@@ -98,12 +102,35 @@ class Server:
                      % (status, len(body), body))
         await writer.drain()
 
+    async def _judge(self, writer: asyncio.StreamWriter) -> bool:
+        """The guard judge's one-label answer, after a scripted think time."""
+        self.judge_requests += 1
+        await asyncio.sleep(self.judge_delay)
+        base = {"id": "chatcmpl-judge", "object": "chat.completion.chunk", "model": "bench"}
+        try:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n")
+            writer.write(_event({**base, "choices": [{"index": 0, "delta": {"content": "in_scope"},
+                                                      "finish_reason": None}]}))
+            writer.write(_event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
+            writer.write(b"%x\r\n%s\r\n" % (len(b"data: [DONE]\n\n"), b"data: [DONE]\n\n") + b"0\r\n\r\n")
+            await writer.drain()
+        except ConnectionError:
+            return False
+        return True
+
     async def _completion(self, writer: asyncio.StreamWriter, body: bytes) -> bool:
         """Stream one reply; False when the client went away (the connection is then closed)."""
         received = time.monotonic()
-        self.requests += 1
         try:
             payload = json.loads(body)
+            first = payload["messages"][0]
+        except Exception:  # noqa: BLE001
+            payload, first = {}, {}
+        if first.get("role") == "system" and first.get("content", "").startswith(JUDGE_OPENING):
+            return await self._judge(writer)
+        self.requests += 1
+        try:
             user_texts = [m["content"] for m in payload["messages"] if m.get("role") == "user"]
             match = TAG.search(user_texts[-1])
             assert match is not None
@@ -154,8 +181,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=30.0, help="tokens per second")
     parser.add_argument("--think", type=float, default=0.05, help="seconds before the first token")
+    parser.add_argument("--judge-delay", type=float, default=0.3, help="seconds before the guard judge's answer")
     args = parser.parse_args()
-    server = Server(args.rate, args.think)
+    server = Server(args.rate, args.think, args.judge_delay)
     listener = await asyncio.start_server(server.handle, "127.0.0.1", 0, backlog=1024)
     print(f"PORT {listener.sockets[0].getsockname()[1]}", flush=True)
     async with listener:
