@@ -163,6 +163,7 @@ class ReplyRun:
         self.prefix = prefix
         self.reply: Message | None = None  # the streamed reply's row, once it exists
         self.judging: asyncio.Task | None = None  # the model judge running beside the reply
+        self.judge_config: ProviderConfig | None = None
         self.recalled, self.preferences = Recalled(), ""
         self.tools: ToolSession | None = None
         if tool_request is not None:
@@ -208,10 +209,9 @@ class ReplyRun:
             return await self._save(result, category="")
         result.model, result.provider = config.model, config.kind
         result.parts = [self.prefix] if self.prefix else []
-        if second_opinion and not self.prefix:
-            # The rules pass it, with a risk signal: the judge runs while the reply is generated, and
-            # the reply's text is held until it clears (docs/guard.md, The model judge).
-            self.judging = asyncio.create_task(self._judge_in_parallel(config))
+        # The rules pass it, with a risk signal: the judge runs while the reply is generated, and the
+        # reply's text is held until it clears (docs/guard.md, The model judge).
+        self.judge_config = config if second_opinion and not self.prefix else None
         self.reply, self.recalled, self.preferences = await database_sync_to_async(self._begin)(result)
         durable.checkpointer().track(self.reply.pk, result.parts)
         try:
@@ -372,6 +372,8 @@ class ReplyRun:
             messages += added
             await self._tool_frames([run])
         pumps = [asyncio.create_task(self._pump(config, messages))]
+        if self.judge_config is not None:  # after the reply's own call, which must not wait for it
+            self.judging = asyncio.create_task(self._judge_in_parallel(self.judge_config))
         frames = _Coalescer(self.send, self.queue)
         calls, round_text = None, []
         held: list[str] = []  # released by the output guard, not yet by the judge
