@@ -45,6 +45,18 @@ GORE = _words(
     "斩首特写", "砍头特写", "人头落地", "头颅滚落", "爆头", "挖眼", "剥皮", "凌迟", "腐尸", "尸块",
     "gore", "gory", "dismember", "decapitat", "disembowel", "mutilat",
 )
+# Gore by meaning, not by a list of whole phrases: an act of killing or maiming together with what it
+# leaves (blood, a body, its parts) is a bloody picture however it is worded ("斩首示众，血流满地").
+# Either alone is history ("荆轲刺秦王", "战场上尸横遍野" is not drawn in blood).
+GORE_ACTS = _words(
+    "斩首", "砍头", "砍下", "斩下", "杀死", "杀害", "砍杀", "屠杀", "斩杀", "刺死", "刺穿", "捅死", "处决", "处斩", "行刑",
+    "腰斩", "车裂", "五马分尸", "凌迟", "枭首", "割喉", "割下", "剁", "分尸", "虐杀", "活埋", "烧死", "绞死", "被杀",
+    "behead", "slaughter", "execut", "stab", "massacre", "butcher",
+)
+GORE_DETAIL = _words(
+    "血", "尸", "头颅", "首级", "人头", "断臂", "断腿", "伤口", "肠", "脑浆", "骨头", "blood", "corpse", "severed",
+    "head on", "wound",
+)
 HUMILIATION = _words(
     "丑化", "侮辱", "羞辱", "辱骂", "恶搞", "出丑", "丢脸", "下跪求饶", "跪地求饶", "磕头求饶", "被打得", "被殴打", "被痛打", "挨打", "被揍",
     "扇耳光", "打耳光", "鼻青脸肿", "当狗", "变成狗", "变成猪", "猪头", "小丑", "吃屎", "尿裤子", "拉屎",
@@ -71,6 +83,8 @@ def check_prompt(prompt: str, persona: Persona | None = None) -> PromptCheck:
     for category, pattern in (("nudity", NUDITY), ("gore", GORE)):
         if match := pattern.search(compact):
             return _blocked(category, match.group())
+    if (act := GORE_ACTS.search(compact)) and (detail := GORE_DETAIL.search(compact)):
+        return _blocked("gore", f"{act.group()}…{detail.group()}")
     if (match := HUMILIATION.search(compact)) and _names_real_person(compact, persona):
         return _blocked("defamation", match.group())
     verdict = classify(prompt, persona)
