@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from chat.guard import rules as r
 from chat.guard import structure as st
+from chat.guard.decode import candidates
 from chat.guard.categories import (
     ANACHRONISM, CIRCLING, EMPTY, HIJACK, IN_SCOPE, INVENT_HISTORY, JAILBREAK, LEAK, OFF_ROLE, RENAME, ROLE_SWAP, SENSITIVE,
     UNSAFE,
@@ -114,7 +115,72 @@ class _Message:
         return text[start:min(ends) if ends else len(text)]
 
 
+# Attack verdicts, most severe first: a decoded candidate or the conversation may raise a verdict to one of these.
+_SEVERITY = {UNSAFE: 6, JAILBREAK: 5, HIJACK: 4, LEAK: 3, RENAME: 2, ROLE_SWAP: 1}
+
+
 def classify(text: str, persona: Persona | None = None, history: Sequence[str] = ()) -> Verdict:
+    """The message's verdict: as typed, as decoded (chat/guard/decode.py), and as part of the conversation.
+
+    `history` is the earlier user messages, oldest first (the site passes the last five).
+    """
+    verdict = _decoded(text, persona, history)
+    if history and verdict.category not in _SEVERITY:
+        return _conversation(text, persona, history, verdict) or verdict
+    return verdict
+
+
+def _decoded(text: str, persona: Persona | None, history: Sequence[str]) -> Verdict:
+    """The most severe verdict over the text and its decoded candidates (a decoded payload counts as typed)."""
+    verdict = _classify(text, persona, history)
+    if verdict.category == UNSAFE:
+        return verdict
+    best = verdict
+    for name, decoded in candidates(text):
+        found = _classify(decoded, persona, ())
+        if _SEVERITY.get(found.category, 0) > _SEVERITY.get(best.category, 0) or (
+                best is verdict and verdict.category == EMPTY and found.category != EMPTY):
+            best = Verdict(found.category, found.confidence, f"{name}→{decoded[:16]}：{found.evidence}"[:120])
+    return best
+
+
+# A last message that only sets off what the earlier turns prepared ("开始", "照做", "按我说的来").
+_TRIGGER = re.compile("^" + fold_pattern(
+    r"(?:好了?|好的|ok|那么?|现在|请|你)?(?:就)?(?:开始|照做|照办|执行|继续|接着来?|按我说的(?:来|做|办)?|按上面的?(?:来|做|办)?"
+    r"|就这么办|go|start|continue|说吧|来吧|然后呢|下一步|第一步|回答|快说|动手|做吧|写吧|输出|出发|可以开始了|行动)"
+    r"(?:吧|啊|呀|了|吗)*$"))
+# Words that point back at the earlier turns; what is left once they are gone shows whether the message stands alone.
+_CONTINUATION = re.compile(fold_pattern(
+    r"详细|具体|步骤|继续|接着|然后|下一步|第[一二三1-3]步|刚才|上面|前面|之前|上述|那个|这个|合起来|连起来|拼起来|组合|"
+    r"照着|按照|说说|讲讲|写出来|说出来|展开|怎么做|怎么弄|呢|吗|吧|呀|啊|点|一点|些|一下|请|你|我|再|的|说|讲|写"))
+
+
+def _conversation(text: str, persona: Persona | None, history: Sequence[str], alone: Verdict) -> Verdict | None:
+    """An attack prepared over the earlier turns, or split across them, that this message sets off or completes.
+
+    The recent user turns and this one are classified together. Their verdict counts when this message is a
+    trigger, a continuation with no subject of its own, or the piece that makes the joined text an attack
+    (the earlier turns alone are not one); a message that stands on its own keeps its own verdict, so a
+    harmless question after a refused attack is answered.
+    """
+    earlier = [turn for turn in history[-5:] if turn and turn.strip()]
+    if not earlier:
+        return None
+    joined = _decoded("\n".join([*earlier, text]), persona, ())
+    if joined.category not in _SEVERITY:
+        return None
+    compact = normalize(text).compact
+    before = "\n".join(earlier)
+    triggered = bool(_TRIGGER.search(compact)) or (0 < len(compact) <= 8 and compact in normalize(before).compact)
+    continued = len(compact) <= 30 and len(_CONTINUATION.sub("", compact)) <= 4
+    if not (triggered or continued):
+        prepared = _decoded(before, persona, ())
+        if prepared.category in _SEVERITY:
+            return None  # the attack is all in the earlier turns: this message stands on its own
+    return Verdict(joined.category, joined.confidence, ("对话：" + joined.evidence)[:120])
+
+
+def _classify(text: str, persona: Persona | None = None, history: Sequence[str] = ()) -> Verdict:
     msg = _Message(text, persona)
     if not msg.n.compact:
         return Verdict(EMPTY, 0.95, "空白或只有符号")
