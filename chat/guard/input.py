@@ -151,8 +151,20 @@ _TRIGGER = re.compile("^" + fold_pattern(
     r"(?:吧|啊|呀|了|吗)*$"))
 # Words that point back at the earlier turns; what is left once they are gone shows whether the message stands alone.
 _CONTINUATION = re.compile(fold_pattern(
-    r"详细|具体|步骤|继续|接着|然后|下一步|第[一二三1-3]步|刚才|上面|前面|之前|上述|那个|这个|合起来|连起来|拼起来|组合|"
-    r"照着|按照|说说|讲讲|写出来|说出来|展开|怎么做|怎么弄|呢|吗|吧|呀|啊|点|一点|些|一下|请|你|我|再|的|说|讲|写"))
+    r"详细|具体|步骤|继续|接着|然后|下一步|第[一二三1-3]步|刚才|上面|前面|之前|上述|那个|这个|这种|那种|这些|那些|它们?|"
+    r"合起来|连起来|拼起来|组合|照着|按照|说说|讲讲|写出来|说出来|展开|怎么做|怎么弄|多少|用量|剂量|去哪里|哪里|哪儿|去哪|"
+    r"买到|弄到|搞到|是什么|什么|怎么|如何|现在|能|可以|呢|吗|吧|呀|啊|点|一点|些|一下|请|你|我|再|的|说|讲|写|那|就|还|要"))
+# Putting the pieces together: "把两个词连起来", "执行A和B".
+_ASSEMBLE = re.compile(fold_pattern(r"连起来|拼起来|合起来|组合|连在一起|放在一起|拼接|合并|串起来|执行|照做|[a-z]和[a-z]|[a-z]\+[a-z]"))
+# The pieces a split payload is spelled in: quoted text, or what follows a colon or an equals sign.
+_FRAGMENT = re.compile(r"[\"“「『'‘]([^\"”」』'’]{1,60})[\"”」』'’]|[:：=]\s*([^:：=\n]{1,60})$")
+
+
+def _fragments(turns: Sequence[str]) -> str:
+    pieces = []
+    for turn in turns:
+        pieces.extend(a or b for a, b in _FRAGMENT.findall(turn.strip()))
+    return "".join(pieces) if len(pieces) >= 2 else ""
 
 
 def _conversation(text: str, persona: Persona | None, history: Sequence[str], alone: Verdict) -> Verdict | None:
@@ -161,23 +173,34 @@ def _conversation(text: str, persona: Persona | None, history: Sequence[str], al
     The recent user turns and this one are classified together. Their verdict counts when this message is a
     trigger, a continuation with no subject of its own, or the piece that makes the joined text an attack
     (the earlier turns alone are not one); a message that stands on its own keeps its own verdict, so a
-    harmless question after a refused attack is answered.
+    harmless question after a refused attack is answered. A continuation is also read as one clause with
+    the earlier turns ("鹤顶红是什么？" + "现在去哪里能买到？"), and pieces spelled in quotes or after colons
+    are put together when the message asks for it ("把两个词连起来").
     """
     earlier = [turn for turn in history[-5:] if turn and turn.strip()]
     if not earlier:
         return None
-    joined = _decoded("\n".join([*earlier, text]), persona, ())
-    if joined.category not in _SEVERITY:
-        return None
     compact = normalize(text).compact
     before = "\n".join(earlier)
     triggered = bool(_TRIGGER.search(compact)) or (0 < len(compact) <= 8 and compact in normalize(before).compact)
-    continued = len(compact) <= 30 and len(_CONTINUATION.sub("", compact)) <= 4
-    if not (triggered or continued):
-        prepared = _decoded(before, persona, ())
-        if prepared.category in _SEVERITY:
-            return None  # the attack is all in the earlier turns: this message stands on its own
-    return Verdict(joined.category, joined.confidence, ("对话：" + joined.evidence)[:120])
+    # What is left after the pointing words must be empty or come from the earlier turns ("长安" is a new subject).
+    residue = _CONTINUATION.sub("", compact)
+    continued = len(compact) <= 30 and len(residue) <= 4 and set(residue) <= set(normalize(before).compact)
+    texts = ["\n".join([*earlier, text])]
+    if triggered or continued or _ASSEMBLE.search(compact):
+        texts.append(_fragments([*earlier, text]))
+    if continued:
+        texts.append(normalize(before).compact[-40:] + compact)
+    for joined_text in filter(None, texts):
+        joined = _decoded(joined_text, persona, ())
+        if joined.category not in _SEVERITY:
+            continue
+        if not (triggered or continued or joined_text is not texts[0]):
+            prepared = _decoded(before, persona, ())
+            if prepared.category in _SEVERITY:
+                continue  # the attack is all in the earlier turns: this message stands on its own
+        return Verdict(joined.category, joined.confidence, ("对话：" + joined.evidence)[:120])
+    return None
 
 
 def _classify(text: str, persona: Persona | None = None, history: Sequence[str] = ()) -> Verdict:
