@@ -422,6 +422,13 @@ def _harm(msg: _Message, scores: _Scores, role: float) -> None:
         if match:
             scores.add(UNSAFE, rule.weight, match.group() or rule.label)
             fired = True
+    for rule in st.MEANING_STRUCT:
+        if rule.label == st.MINOR_LABEL and st.MINOR_PROTECTIVE.search(msg.n.compact) and not st.MINOR_DETAIL.search(
+                msg.n.compact):
+            continue  # "孩子被猥亵了怎么办" asks for help
+        if match := rule.search(msg.n):
+            scores.add(UNSAFE, rule.weight, f"{rule.label}：{match.group()[:24]}")
+            fired = True
     for rule in (r.INTENT, r.SELF_VIOLENCE, *r.INTENT_RULES):
         if match := rule.search(msg.n):
             scores.add(UNSAFE, rule.weight, match.group())
