@@ -114,6 +114,7 @@ def _unescape(text: str) -> str:
 _TONE_DIGIT = re.compile(r"(?<=[a-z])[1-5]")
 _LATIN_WORD = re.compile(r"[a-z]+")
 _SPACE = re.compile(r"\s+")
+_SEPARATORS = re.compile(r"[\s/\\|_\-·•*~+]+")
 
 
 def _plain_syllable(syllable: str) -> str:
@@ -147,10 +148,18 @@ _ANCHOR_WORDS = (
 )
 
 
+@lru_cache(maxsize=1)
+def _anchor_words() -> frozenset[str]:
+    """Attack key terms: the list above and the harmful acts of the rules."""
+    from chat.guard.rules import HARM_ACTS, WEAK_ACTS
+
+    return frozenset(_ANCHOR_WORDS.split()) | {act for act in HARM_ACTS if act not in WEAK_ACTS and _CJK.match(act)}
+
+
 def _guard_phrases() -> set[str]:
     """The guard's own key phrases: the CJK runs of its rule and lexicon sources, plus function words."""
     here = Path(__file__).parent
-    phrases: set[str] = set(_FUNCTION_WORDS.split()) | set(_ANCHOR_WORDS.split())
+    phrases: set[str] = set(_FUNCTION_WORDS.split()) | _anchor_words()
     for name in ("rules.py", "structure.py", "lexicon.py", "normalize.py"):
         source = (here / name).read_text(encoding="utf-8")
         phrases.update(run for run in re.findall(r"(?<![\u4e00-\u9fff])[\u4e00-\u9fff]{2,6}(?![\u4e00-\u9fff])", source))
@@ -171,7 +180,7 @@ def _tables() -> tuple[dict[tuple[str, ...], str], dict[tuple[str, ...], str], f
     inventory = frozenset(char_syllable.values()) - {""}
     phrases: dict[tuple[str, ...], str] = {}
     anchors: dict[tuple[str, ...], str] = {}
-    anchor_words = set(_ANCHOR_WORDS.split())
+    anchor_words = _anchor_words()
     # Anchors first, then shorter phrases: on a clash the attack term or the common word wins.
     for phrase in sorted(_guard_phrases(), key=lambda p: (p not in anchor_words, len(p), p)):
         keys = {tuple(_plain_syllable(s) for s in lazy_pinyin(phrase, style=Style.NORMAL)),
@@ -206,18 +215,21 @@ def _sound_units(text: str, inventory: frozenset[str], char_syllable: dict[int, 
     """The text as (syllable, original, is_latin) units; other characters as (None, char, False)."""
     text = _TONE_DIGIT.sub("", unicodedata.normalize("NFC", text).lower().replace("ü", "v"))
     text = "".join(ch for ch in unicodedata.normalize("NFD", text) if not unicodedata.combining(ch))
-    if _LATIN_WORD.search(text):
-        text = _SPACE.sub("", text)  # "hu lue" and "hulue" are the same syllables
     units: list[tuple[str | None, str, bool]] = []
     pos = 0
     for match in _LATIN_WORD.finditer(text):
-        units.extend((char_syllable.get(ord(ch)), ch, False) for ch in text[pos:match.start()])
+        gap = text[pos:match.start()]
+        if units and units[-1][2]:
+            gap = _SEPARATORS.sub("", gap)  # "hu lue", "hu/lue", "hu-lue": separators between pinyin words go
+        units.extend((char_syllable.get(ord(ch)), ch, False) for ch in gap)
         syllables = _split_syllables(match.group().replace("v", "u"), inventory)
         if syllables is None:
             units.append((None, match.group(), False))
         else:
             units.extend((s, s, True) for s in syllables)
         pos = match.end()
+    if units and units[-1][2]:
+        text = text[:pos] + _SEPARATORS.sub("", text[pos:])
     units.extend((char_syllable.get(ord(ch)), ch, False) for ch in text[pos:])
     return units
 
@@ -309,7 +321,28 @@ def _anchor_count(text: str) -> int:
     return len(_ANCHOR_RE.findall(text))
 
 
-_REVERSAL_CUE = re.compile(r"倒|反着|逆序|从右往左|从后往前|reverse", re.I)
+_REVERSAL_CUE = re.compile(r"倒着|倒过来|倒序|反着|反过来|逆序|从右往左|从后往前|从右到左|reverse", re.I)
+
+
+def _reverse_payload(text: str) -> str:
+    """The text reversed; with "倒过来读：…", only what follows the colon (the instruction stays readable)."""
+    head, colon, tail = text.rpartition("：") if "：" in text else text.rpartition(":")
+    return head + colon + tail[::-1] if colon and len(tail) >= 4 else text[::-1]
+
+
+# One separator between every two characters ("别🌸管🌸之🌸前"): the normaliser's compact form survives it but
+# loses the quotes some rules need; removing the separator keeps them.
+_PAD = re.compile(r"(?<=[\u3400-\u9fff\w“”\"'，。])([^\w\s\u3400-\u9fff“”\"'，。！？、：；]{1,2})(?=[\u3400-\u9fff\w“”\"'，。])")
+
+
+def _unpad(text: str) -> str | None:
+    found = _PAD.findall(text)
+    if len(found) < 4:
+        return None
+    separator = max(set(found), key=found.count)
+    if found.count(separator) * 3 < len(_WORD_ONLY.sub("", text)):
+        return None  # punctuation here and there, not padding
+    return text.replace(separator, "")
 
 
 _LINE_SPLIT = re.compile(r"[\n，。！？；,.!?;]+")
@@ -348,8 +381,9 @@ def candidates(text: str) -> list[tuple[str, str]]:
         found.append(("拼音" if letters >= 4 else "同音", decoded))
     if cjk:
         reverse = compact[::-1]
-        gained = _anchor_count(reverse) - _anchor_count(compact)
-        if gained >= 2 or (gained >= 1 and _REVERSAL_CUE.search(text)):
-            found.append(("倒序", reverse))
+        if _REVERSAL_CUE.search(text) or _anchor_count(reverse) - _anchor_count(compact) >= 2:
+            found.append(("倒序", _reverse_payload(text)))
+        if unpadded := _unpad(text):
+            found.append(("分隔符", unpadded))
         found.extend(_acrostic(text))
     return found[:MAX_CANDIDATES]
