@@ -111,8 +111,9 @@ def _unescape(text: str) -> str:
 
 # --- sound matching: pinyin and homophones --------------------------------------------------------------
 
-_TONE_DIGIT = re.compile(r"(?<=[a-z])[1-5]")
 _LATIN_WORD = re.compile(r"[a-z]+")
+# A Latin word with its tone marks and tone digits: "lüè", "lve4", "hu1lve4".
+_TONED_WORD = re.compile(r"[a-z\u00e0-\u00fc\u0100-\u017f\u01cd-\u01dc\u0300-\u036f]+(?:[1-5][a-z\u00e0-\u00fc\u0100-\u017f\u01cd-\u01dc\u0300-\u036f]*)*")
 _SPACE = re.compile(r"\s+")
 _SEPARATORS = re.compile(r"[\s/\\|_\-·•*~+]+")
 
@@ -136,7 +137,7 @@ _SINGLE = {
     "yao": "要", "zuo": "做", "hui": "会", "neng": "能", "xiang": "想", "qing": "请", "ma": "吗", "ge": "个", "yi": "一",
     "zhe": "这", "na": "那", "he": "和", "jiu": "就", "dou": "都", "ye": "也", "bu": "不", "mei": "没", "you": "有",
     "ren": "人", "shuo": "说", "jiao": "教", "xie": "写", "kan": "看", "mai": "买", "sha": "杀", "si": "死", "du": "毒",
-    "dao": "到", "qu": "去", "lai": "来", "ne": "呢", "a": "啊",
+    "dao": "到", "qu": "去", "lai": "来", "ne": "呢", "a": "啊", "ai": "ai",
 }
 # Attack key terms: sound-alike hanzi are replaced only by these (a wider vocabulary would "correct"
 # ordinary words into other ordinary words).
@@ -208,30 +209,81 @@ def _split_syllables(word: str, inventory: frozenset[str]) -> list[str] | None:
     return best[n]
 
 
+def is_pinyin(text: str) -> bool:
+    """True for Latin words that are all pinyin syllables ("dan", "ming dan")."""
+    words = _LATIN_WORD.findall(text.lower())
+    inventory = _tables()[2]
+    return bool(words) and all(_split_syllables(word, inventory) is not None for word in words) and not _NOT_LATIN.search(
+        text)
+
+
+_NOT_LATIN = re.compile(r"[^a-z\s]", re.I)
 _MAX_PHRASE = 6
+MAX_GAPS = 6  # tenths of the pinyin syllables that may stay unmatched
+
+
+_TONE_MARKS = {"\u0304": 1, "\u0301": 2, "\u030c": 3, "\u0300": 4}
+
+
+def _toned_letters(word: str) -> tuple[str, list[int]]:
+    """A Latin word without tone marks or tone digits, and the tone (0 = none) on each remaining letter."""
+    letters: list[str] = []
+    tones: list[int] = []
+    for ch in unicodedata.normalize("NFD", word):
+        if ch in _TONE_MARKS and tones:
+            tones[-1] = _TONE_MARKS[ch]
+        elif unicodedata.combining(ch):
+            continue
+        elif ch in "12345" and tones:
+            tones[-1] = int(ch) % 5  # 5 is the neutral tone
+        elif ch.isalpha():
+            letters.append(ch)
+            tones.append(0)
+    return "".join(letters), tones
 
 
 def _sound_units(text: str, inventory: frozenset[str], char_syllable: dict[int, str]):
-    """The text as (syllable, original, is_latin) units; other characters as (None, char, False)."""
-    text = _TONE_DIGIT.sub("", unicodedata.normalize("NFC", text).lower().replace("ü", "v"))
-    text = "".join(ch for ch in unicodedata.normalize("NFD", text) if not unicodedata.combining(ch))
-    units: list[tuple[str | None, str, bool]] = []
+    """The text as (syllable, original, is_latin, tone) units; other characters as (None, char, False, 0)."""
+    text = unicodedata.normalize("NFC", text).lower().replace("ü", "v")
+    units: list[tuple[str | None, str, bool, int]] = []
     pos = 0
-    for match in _LATIN_WORD.finditer(text):
+    for match in _TONED_WORD.finditer(text):
         gap = text[pos:match.start()]
         if units and units[-1][2]:
             gap = _SEPARATORS.sub("", gap)  # "hu lue", "hu/lue", "hu-lue": separators between pinyin words go
-        units.extend((char_syllable.get(ord(ch)), ch, False) for ch in gap)
-        syllables = _split_syllables(match.group().replace("v", "u"), inventory)
+        units.extend((char_syllable.get(ord(ch)), ch, False, 0) for ch in gap)
+        letters, tones = _toned_letters(match.group())
+        syllables = _split_syllables(letters.replace("v", "u"), inventory)
         if syllables is None:
-            units.append((None, match.group(), False))
+            units.append((None, match.group(), False, 0))
         else:
-            units.extend((s, s, True) for s in syllables)
+            at = 0
+            for syllable in syllables:
+                units.append((syllable, syllable, True, max(tones[at:at + len(syllable)])))
+                at += len(syllable)
         pos = match.end()
+    rest = text[pos:]
     if units and units[-1][2]:
-        text = text[:pos] + _SEPARATORS.sub("", text[pos:])
-    units.extend((char_syllable.get(ord(ch)), ch, False) for ch in text[pos:])
+        rest = _SEPARATORS.sub("", rest)
+    units.extend((char_syllable.get(ord(ch)), ch, False, 0) for ch in rest)
     return units
+
+
+@lru_cache(maxsize=4096)
+def _tones_of(char: str) -> frozenset[tuple[str, int]]:
+    """Every (toneless syllable, tone) reading of a character."""
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    readings = set()
+    for reading in pinyin_dict.get(ord(char), "").split(","):
+        tone = next((_TONE_MARKS[c] for c in unicodedata.normalize("NFD", reading) if c in _TONE_MARKS), 5)
+        readings.add((_plain_syllable(reading), tone))
+    return frozenset(readings)
+
+
+def _tones_agree(span, phrase: str) -> bool:
+    """Typed tones, where given, must be readings of the phrase's characters ("shì yán" is 誓言, not 饰演)."""
+    return all(not u[2] or not u[3] or (u[0], u[3]) in _tones_of(ch) for u, ch in zip(span, phrase))
 
 
 def _sound_decode(text: str) -> str | None:
@@ -250,11 +302,12 @@ def _sound_decode(text: str) -> str | None:
     for i in range(n):
         if cost[i] == float("inf"):
             continue
-        syllable, original, latin = units[i]
+        syllable, original, latin, _tone = units[i]
         if syllable is None:
             single = (original, 0.1)
         elif latin:
-            single = (_SINGLE[syllable], 1.2) if syllable in _SINGLE else (syllable + " ", 2.0)
+            # an unmatched syllable is a gap, not a word: left as Latin, "dan" or "ming" would read as English
+            single = (_SINGLE[syllable], 1.2) if syllable in _SINGLE else ("·", 2.0)
         else:
             single = (original, 1.0)
         if cost[i] + single[1] < cost[i + 1]:
@@ -270,16 +323,22 @@ def _sound_decode(text: str) -> str | None:
             phrase = (phrases if latin_span else anchors).get(key)
             if phrase and not latin_span and not _plausible_respelling("".join(u[1] for u in span), phrase):
                 phrase = None
+            if phrase and latin_span and not _tones_agree(span, phrase):
+                phrase = None
             if phrase and cost[i] + 1.0 < cost[i + size]:
                 cost[i + size] = cost[i] + 1.0
                 step[i + size] = (size, phrase, "".join(u[1] for u in span) != phrase)
     out: list[str] = []
-    found, i = 0, n
+    found, gaps, i = 0, 0, n
     while i > 0:
         size, piece, respelled = step[i]
         out.append(piece)
         found += respelled and size > 1
+        gaps += piece == "·"
         i -= size
+    latin = sum(u[2] for u in units)
+    if latin and gaps * 10 > latin * MAX_GAPS:
+        return None  # most syllables are outside the key phrases: a reading of ordinary pinyin, not a payload
     return "".join(reversed(out)).strip() if found else None
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from chat.guard import rules as r
 from chat.guard import structure as st
-from chat.guard.decode import candidates
+from chat.guard.decode import candidates, is_pinyin
 from chat.guard.categories import (
     ANACHRONISM, CIRCLING, EMPTY, HIJACK, IN_SCOPE, INVENT_HISTORY, JAILBREAK, LEAK, OFF_ROLE, RENAME, ROLE_SWAP, SENSITIVE,
     UNSAFE,
@@ -136,7 +136,12 @@ def _decoded(text: str, persona: Persona | None, history: Sequence[str]) -> Verd
     if verdict.category == UNSAFE:
         return verdict
     best = verdict
-    for name, decoded in candidates(text):
+    found_candidates = candidates(text)
+    if any(name == "拼音" for name, _ in found_candidates) and verdict.category in _SEVERITY and all(
+            is_pinyin(part) for part in verdict.evidence.split("；")):
+        # "ming dan" is pinyin, not the DAN template: an English reading of syllables is no evidence
+        best = verdict = Verdict(IN_SCOPE, 0.5, "")
+    for name, decoded in found_candidates:
         found = _classify(decoded, persona, ())
         if _SEVERITY.get(found.category, 0) > _SEVERITY.get(best.category, 0) or (
                 best is verdict and verdict.category == EMPTY and found.category != EMPTY):
