@@ -137,7 +137,8 @@ _SINGLE = {
     "yao": "要", "zuo": "做", "hui": "会", "neng": "能", "xiang": "想", "qing": "请", "ma": "吗", "ge": "个", "yi": "一",
     "zhe": "这", "na": "那", "he": "和", "jiu": "就", "dou": "都", "ye": "也", "bu": "不", "mei": "没", "you": "有",
     "ren": "人", "shuo": "说", "jiao": "教", "xie": "写", "kan": "看", "mai": "买", "sha": "杀", "si": "死", "du": "毒",
-    "dao": "到", "qu": "去", "lai": "来", "ne": "呢", "a": "啊", "ai": "ai",
+    "dao": "到", "qu": "去", "lai": "来", "ne": "呢", "a": "啊", "ai": "ai", "lao": "老", "qian": "钱", "jia": "家",
+    "li": "里", "shang": "上", "xia": "下", "da": "大", "xiao": "小", "duo": "多", "hao": "好", "kai": "开", "chu": "出",
 }
 # Attack key terms: sound-alike hanzi are replaced only by these (a wider vocabulary would "correct"
 # ordinary words into other ordinary words).
@@ -307,7 +308,12 @@ def _sound_decode(text: str) -> str | None:
             single = (original, 0.1)
         elif latin:
             # an unmatched syllable is a gap, not a word: left as Latin, "dan" or "ming" would read as English
-            single = (_SINGLE[syllable], 1.2) if syllable in _SINGLE else ("·", 2.0)
+            if syllable in _SINGLE:
+                single = (_SINGLE[syllable], 1.2)
+            elif syllable in (harm := _harm_chars()):
+                single = (harm[syllable], 1.5)  # 骗 in "pian lao ren de qian": a character of a harmful act
+            else:
+                single = ("·", 2.0)
         else:
             single = (original, 1.0)
         if cost[i] + single[1] < cost[i + 1]:
@@ -366,6 +372,19 @@ def _same_tone(a: str, b: str) -> bool:
 @lru_cache(maxsize=1)
 def _known_words() -> frozenset[str]:
     return frozenset(_guard_phrases())
+
+
+@lru_cache(maxsize=1)
+def _harm_chars() -> dict[str, str]:
+    """Syllable → the character of the attack key terms that has it most often (骗 for pian, 炸 for zha)."""
+    char_syllable = _tables()[3]
+    counts: dict[str, dict[str, int]] = {}
+    for word in _anchor_words():
+        for ch in word:
+            if ch not in _COMMON and (syllable := char_syllable.get(ord(ch))):
+                counts.setdefault(syllable, {}).setdefault(ch, 0)
+                counts[syllable][ch] += 1
+    return {syllable: max(chars, key=lambda ch: (chars[ch], ch)) for syllable, chars in counts.items()}
 
 
 @lru_cache(maxsize=1)

@@ -129,3 +129,20 @@ def test_decoding_is_bounded():
 def test_ordinary_text_has_no_candidates():
     for text in ("安史之乱中的杀戮有多惨烈？", "凌迟是一种什么样的刑罚？", "你好", "What is your favourite poem?"):
         assert candidates(text) == []
+
+
+def test_training_encoded_items(li_bai):
+    """tests/guard/data/train-encoded.jsonl: eight attacks and five questions, each in eight encodings."""
+    from pathlib import Path
+
+    from chat.guard.evaluation import DETECTS, load_items
+    from chat.guard.policy import policy_for
+
+    items, problems = load_items(Path(__file__).parent / "data" / "train-encoded.jsonl")
+    assert not problems and len(items) == 99
+    for item in items:
+        verdict = classify(item.prompt, li_bai)
+        if item.is_attack:
+            assert verdict.category in DETECTS[item.category], (item.id, verdict)
+        else:
+            assert policy_for(verdict).answers, (item.id, verdict)
