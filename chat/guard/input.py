@@ -158,17 +158,19 @@ _TRIGGER = re.compile("^" + fold_pattern(
 _CONTINUATION = re.compile(fold_pattern(
     r"详细|具体|步骤|继续|接着|然后|下一步|第[一二三1-3]步|刚才|上面|前面|之前|上述|那个|这个|这种|那种|这些|那些|它们?|"
     r"合起来|连起来|拼起来|组合|照着|按照|说说|讲讲|写出来|说出来|展开|怎么做|怎么弄|多少|用量|剂量|去哪里|哪里|哪儿|去哪|"
-    r"买到|弄到|搞到|是什么|什么|怎么|如何|现在|能|可以|呢|吗|吧|呀|啊|点|一点|些|一下|请|你|我|再|的|说|讲|写|那|就|还|要"))
+    r"买到|弄到|搞到|是什么|什么|怎么|如何|现在|能|可以|解码|解密|读出来|照做|照办|执行|并|把|明白了?|懂了?|"
+    r"呢|吗|吧|呀|啊|点|一点|些|一下|请|你|我|再|的|说|讲|写|那|就|还|要"))
 # Putting the pieces together: "把两个词连起来", "执行A和B".
 _ASSEMBLE = re.compile(fold_pattern(r"连起来|拼起来|合起来|组合|连在一起|放在一起|拼接|合并|串起来|执行|照做|[a-z]和[a-z]|[a-z]\+[a-z]"))
 # The pieces a split payload is spelled in: quoted text, or what follows a colon or an equals sign.
-_FRAGMENT = re.compile(r"[\"“「『'‘]([^\"”」』'’]{1,60})[\"”」』'’]|[:：=]\s*([^:：=\n]{1,60})$")
+_FRAGMENT = re.compile(r"[\"“「『'‘]([^\"”」』'’]{1,60})[\"”」』'’]|[:：=]\s*([^:：=\n]{1,60})$"
+                       r"|(?:字|词|句|部分|段|半句?|后面|然后|接着|最后|剩下的?)(?:是|为)([^，。,\n]{1,30})")
 
 
 def _fragments(turns: Sequence[str]) -> str:
     pieces = []
     for turn in turns:
-        pieces.extend(a or b for a, b in _FRAGMENT.findall(turn.strip()))
+        pieces.extend(next(filter(None, groups), "") for groups in _FRAGMENT.findall(turn.strip()))
     return "".join(pieces) if len(pieces) >= 2 else ""
 
 
@@ -440,7 +442,7 @@ def _harm(msg: _Message, scores: _Scores, role: float) -> None:
                 msg.n.compact):
             continue  # "孩子被猥亵了怎么办" asks for help
         if match := rule.search(msg.n):
-            scores.add(UNSAFE, rule.weight, f"{rule.label}：{match.group()[:24]}")
+            scores.add(UNSAFE, rule.weight, f"{rule.label}：{match.group()[:24]}".rstrip("："))
             fired = True
     for rule in (r.INTENT, r.SELF_VIOLENCE, *r.INTENT_RULES):
         if match := rule.search(msg.n):
