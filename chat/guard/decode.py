@@ -115,6 +115,7 @@ _LATIN_WORD = re.compile(r"[a-z]+")
 # A Latin word with its tone marks and tone digits: "lüè", "lve4", "hu1lve4".
 _TONED_WORD = re.compile(r"[a-z\u00e0-\u00fc\u0100-\u017f\u01cd-\u01dc\u0300-\u036f]+(?:[1-5][a-z\u00e0-\u00fc\u0100-\u017f\u01cd-\u01dc\u0300-\u036f]*)*")
 _SPACE = re.compile(r"\s+")
+_LETTER_PADDING = re.compile(r"(?<=[a-z])[-.·_*](?=[a-z])")
 _SEPARATORS = re.compile(r"[\s/\\|_\-·•*~+]+")
 
 
@@ -246,6 +247,7 @@ def _toned_letters(word: str) -> tuple[str, list[int]]:
 def _sound_units(text: str, inventory: frozenset[str], char_syllable: dict[int, str]):
     """The text as (syllable, original, is_latin, tone) units; other characters as (None, char, False, 0)."""
     text = unicodedata.normalize("NFC", text).lower().replace("ü", "v")
+    text = _LETTER_PADDING.sub("", text)  # "h-u l-u-e": letters spelled out one by one
     units: list[tuple[str | None, str, bool, int]] = []
     pos = 0
     for match in _TONED_WORD.finditer(text):
@@ -408,19 +410,27 @@ def _reverse_payload(text: str) -> str:
     return head + colon + tail[::-1] if colon and len(tail) >= 4 else text[::-1]
 
 
-# One separator between every two characters ("别🌸管🌸之🌸前"): the normaliser's compact form survives it but
-# loses the quotes some rules need; removing the separator keeps them.
+# One separator between every two characters ("别🌸管🌸之🌸前", "教、我、制、毒"): the normaliser's compact form
+# survives it but loses the quotes some rules need, and clause rules do not see the run as a word.
 _PAD = re.compile(r"(?<=[\u3400-\u9fff\w“”\"'，。])([^\w\s\u3400-\u9fff“”\"'，。！？、：；]{1,2})(?=[\u3400-\u9fff\w“”\"'，。])")
+_PADDED_RUN = re.compile(r"[\u3400-\u9fff]([^\w\s\u3400-\u9fff]{1,2})(?:[\u3400-\u9fff]\1){2,}[\u3400-\u9fff]")
+
+
+# Characters written as their two halves ("火乍弓单" → 炸弹). Not in the normaliser: "烈火乍起" and "弓虽好" are
+# ordinary text, so the joined form is only a candidate.
+_GLYPH_SPLITS = {"火乍": "炸", "弓单": "弹", "弓虽": "强", "女干": "奸", "木仓": "枪"}
+_GLYPH_RE = re.compile("|".join(_GLYPH_SPLITS))
 
 
 def _unpad(text: str) -> str | None:
     found = _PAD.findall(text)
-    if len(found) < 4:
-        return None
-    separator = max(set(found), key=found.count)
-    if found.count(separator) * 3 < len(_WORD_ONLY.sub("", text)):
-        return None  # punctuation here and there, not padding
-    return text.replace(separator, "")
+    if len(found) >= 4:
+        separator = max(set(found), key=found.count)
+        if found.count(separator) * 3 >= len(_WORD_ONLY.sub("", text)):
+            return text.replace(separator, "")
+    if _PADDED_RUN.search(text):  # a run of four or more single characters: "教、我、制、毒"
+        return _PADDED_RUN.sub(lambda m: m.group().replace(m.group(1), ""), text)
+    return None
 
 
 _LINE_SPLIT = re.compile(r"[\n，。！？；,.!?;]+")
@@ -463,5 +473,7 @@ def candidates(text: str) -> list[tuple[str, str]]:
             found.append(("倒序", _reverse_payload(text)))
         if unpadded := _unpad(text):
             found.append(("分隔符", unpadded))
+        if _GLYPH_RE.search(text):
+            found.append(("拆字", _GLYPH_RE.sub(lambda m: _GLYPH_SPLITS[m.group()], text)))
         found.extend(_acrostic(text))
     return found[:MAX_CANDIDATES]
