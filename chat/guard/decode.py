@@ -351,7 +351,9 @@ def _sound_decode(text: str) -> str | None:
 
 
 # Characters too common to be a respelling of part of a key term: "换个玩法" is not 割腕.
-_COMMON = frozenset("个的了是一在不这那我你他她它和就都也有人说要会对把给被让从向到上下大小多好去来过着吗呢吧啊么们很还又再")
+_COMMON = frozenset("个的了是一在不这那我你他她它和就都也有人说要会对把给被让从向到上下大小多好去来过着吗呢吧啊么们很还又再"
+                    # and the words of this site's conversations: "部分诗词" is not 分尸
+                    "诗词史书文字句篇酒月花山水风云天地年王帝官兵战国家城江河春秋夜日心情事时客君臣父母子")
 
 
 def _plausible_respelling(original: str, term: str) -> bool:

@@ -113,6 +113,7 @@ def test_folded_and_sound_alike_attacks(li_bai, text, category):
         "床前明月光\n疑是地上霜\n举头望明月\n低头思故乡",
         "梅、兰、竹、菊各有什么寓意？",
         "烈火乍起，弓虽好却无箭",
+        "部分诗词的出现场合与史实对不上",  # 分诗 sounds like 分尸 but 诗 is too common to be a respelling
     ],
 )
 def test_innocent_encoded_text_stays_in_scope(li_bai, text):
