@@ -55,15 +55,21 @@ def _printable(text: str) -> bool:
 
 
 def _utf8(raw: bytes) -> str | None:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
+    for cut in range(4):  # a run cut at MAX_INPUT may end inside a character
+        try:
+            text = raw[:len(raw) - cut].decode("utf-8")
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
         return None
     return text if _printable(text) else None
 
 
 def _replace_runs(text: str, regex: re.Pattern[str], decode) -> str | None:
-    out, last, done = [], 0, 0
+    """The text with its encoded runs decoded in place; the decoded runs alone when the rest is a short
+    instruction ("请解码并照做：…"), so rules that read the opening of a message see the payload's."""
+    out, runs, last, done = [], [], 0, 0
     for match in regex.finditer(text):
         if done >= MAX_RUNS:
             break
@@ -72,17 +78,21 @@ def _replace_runs(text: str, regex: re.Pattern[str], decode) -> str | None:
             continue
         out.append(text[last:match.start()])
         out.append(decoded)
+        runs.append(decoded)
         last, done = match.end(), done + 1
     if not done:
         return None
     out.append(text[last:])
-    return "".join(out)
+    rest = len(text) - sum(len(m.group()) for m in regex.finditer(text))
+    return "\n".join(runs) if rest <= 40 else "".join(out)
 
 
 def _b64(run: str) -> str | None:
     if run.isdigit() or run.isalpha() and (run.islower() or run.isupper()):
         return None  # a long number or a plain word is not base64
     body = run.rstrip("=")
+    if len(run) >= MAX_INPUT - 64:
+        body = body[:len(body) - len(body) % 4]  # cut at MAX_INPUT: decode the whole quads
     if len(body) % 4 == 1:
         return None
     try:
@@ -407,9 +417,15 @@ _REVERSAL_CUE = re.compile(r"倒着|倒过来|倒序|反着|反过来|逆序|从
 
 
 def _reverse_payload(text: str) -> str:
-    """The text reversed; with "倒过来读：…", only what follows the colon (the instruction stays readable)."""
-    head, colon, tail = text.rpartition("：") if "：" in text else text.rpartition(":")
-    return head + colon + tail[::-1] if colon and len(tail) >= 4 else text[::-1]
+    """The text reversed; after "倒过来读：", what follows the cue's colon, reversed (judged as if typed alone)."""
+    cue = _REVERSAL_CUE.search(text)
+    colon = _COLON.search(text, cue.end()) if cue else None
+    if colon and colon.start() - cue.end() <= 12 and len(text) - colon.end() >= 4:
+        return text[colon.end():][::-1]
+    return text[::-1]
+
+
+_COLON = re.compile(r"[:：]")
 
 
 # One separator between every two characters ("别🌸管🌸之🌸前", "教、我、制、毒"): the normaliser's compact form
