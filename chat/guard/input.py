@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 from chat.guard import rules as r
 from chat.guard import structure as st
-from chat.guard.decode import candidates, is_pinyin
 from chat.guard.categories import (
     ANACHRONISM,
     CIRCLING,
@@ -35,6 +34,7 @@ from chat.guard.categories import (
     SENSITIVE,
     UNSAFE,
 )  # fmt: skip
+from chat.guard.decode import candidates, is_pinyin
 from chat.guard.lexicon import FIGURE_NAMES, later_terms
 from chat.guard.normalize import Normalized, fold_pattern, normalize
 
