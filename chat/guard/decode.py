@@ -495,3 +495,13 @@ def candidates(text: str) -> list[tuple[str, str]]:
             found.append(("拆字", _GLYPH_RE.sub(lambda m: _GLYPH_SPLITS[m.group()], text)))
         found.extend(_acrostic(text))
     return found[:MAX_CANDIDATES]
+
+
+def warm() -> None:
+    """Build the romanised tables now (about a third of a second), so no user's first message pays it:
+    the ASGI entry point calls this once per process."""
+    _tables()
+    _known_words()
+    _harm_chars()
+    _anchor_heads()
+    _anchor_words()
