@@ -612,10 +612,13 @@ class OutputGuard:
         if self._system_both:
             # The longest tail (under GRAM characters) that occurs in the system text could be the start of
             # a copy: hold it (a few characters; text the system part does not contain goes out at once).
-            for size in range(min(GRAM - 1, tail), 0, -1):
-                if "".join(self._compact[tail - size:]).translate(_PRONOUNS) in self._system_both:
-                    holds.append(self._raw_at[tail - size])
-                    break
+            # A tail that does not occur has no longer tail that does: grow it until it stops occurring.
+            size = 0
+            while size < min(GRAM - 1, tail) and \
+                    "".join(self._compact[tail - size - 1:]).translate(_PRONOUNS) in self._system_both:
+                size += 1
+            if size:
+                holds.append(self._raw_at[tail - size])
         if self._segment_hold is not None:
             holds.append(self._segment_hold)
         if self._ticks:
