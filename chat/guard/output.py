@@ -60,11 +60,11 @@ SEGMENT_CAP = 240  # characters of a code candidate the code patterns read
 
 _AI_NOUN = (
     r"(?:ai|人工智能|人工智慧|智能体|大语言模型|语言模型|大模型|ai模型|模型|ai助手|ai助理|智能助手|智能助理|语音助手|虚拟助手|"
-    r"数字助手|聊天助手|对话助手|聊天机器人|对话机器人|机器人|计算机程序|程序|程式|软件|计算机|电脑|机器|bot|chatbot|llm|"
+    r"数字助手|聊天助手|对话助手|聊天机器人|对话机器人|机器人|计算机程序|程序|程式|软件|代码|计算机|电脑|机器|bot|chatbot|llm|"
     r"虚拟人物|虚拟角色|ai角色|数字人|算法)"
 )
 # Words a self-description puts before the noun ("一个大型的语言模型", "由OpenAI训练的模型").
-_AI_QUALIFIER = (r"(?:(?:由|基于).{0,12}?(?:的)?)?"
+_AI_QUALIFIER = (r"(?:(?:由|基于)?.{0,12}?的)?"
                  r"(?:(?:超大规模|大规模|大型|通用|生成式|开源|预训练|多模态|中文|对话式|对话|智能)(?:的)?){0,2}")
 # After 作为, only words that cannot be an ordinary noun ("以此作为模型" is not a self-description).
 _AI_NOUN_AS = (r"(?:ai|人工智能|人工智慧|智能体|大语言模型|语言模型|大模型|ai模型|ai助手|ai助理|智能助手|虚拟助手|聊天机器人|"
@@ -87,7 +87,9 @@ _ROLE_VERB = r"(?:扮演|来扮演|化身为|化身|变成了|变成|成为了|�
 _BREAK_PATTERNS = (
     r"作为(?:一个|一款|一名|一种|一位|个|款|名)?" + _AI_QUALIFIER + _AI_NOUN_AS,
     _SELF + r"(?:其实|实际上|本质上|说到底|终究|只|仅|仅仅|不过|就|也|乃|本|确实|真的)*(?:是|乃)"
-    r"(?:一个|一款|一种|一名|一台|一套|一位|一部|个|款|种|台|套)?" + _AI_QUALIFIER + _AI_NOUN,
+    r"(?:一个|一款|一种|一名|一台|一套|一位|一部|一段|个|款|种|台|套|段)?" + _AI_QUALIFIER + _AI_NOUN,
+    r"我(?:并|其实|根本)?(?:不是|并非|非).{0,12}?(?:而是|只是)(?:一个|一款|一种|一台|一段|个|款|种|台|段)?" + _AI_QUALIFIER + _AI_NOUN,
+    r"本(?:ai|模型|助手|机器人|聊天机器人)",
     _SELF + r"(?:并|其实|本身|实际上|根本|可|也|本来就)?(?:没有|不具备|不具有|不拥有|并无)"
     r"(?:实体|肉身|物理(?:形态|实体|身体)|真实的?(?:经历|记忆|身体|感受|情感|情绪|生活|人生|体验)|"
     r"个人(?:经历|情感|观点|意见|偏好|记忆)|自我意识|主观意识|感情和意识|情感和意识)",
@@ -98,7 +100,7 @@ _BREAK_PATTERNS = (
     r"训练数据|训练语料|知识截止日期|知识截止到",
     _SELF + r"(?:(?!" + _NEGATION + r").){0,12}?" + _VENDOR_NAME,
     _VENDOR_ANY + r".{0,8}?(?:开发|训练|研发|打造|推出|创造|出品|制作|驱动|提供支持)",
-    _SELF + r".{0,4}?(?:由|被).{0,14}?(?:(?:开发|研发|训练|编写|编程)(?:出来|而成)|(?:开发|研发|训练)的"
+    _SELF + r".{0,4}?(?:由|被).{0,14}?(?:(?:开发|研发|编写|编程)(?:出来|而成)|(?:开发|研发|训练)的"
     r"(?:ai|人工智能|模型|程序|助手|机器人|系统)|用(?:海量|大量)?的?(?:数据|文本|语料)训练)",
     r"(?:海量|大量)的?(?:文本|数据|语料).{0,6}?训练",
     r"本(?:回答|回复|内容)由.{0,6}?(?:ai|人工智能|模型|机器|程序)",
@@ -113,6 +115,9 @@ _BREAK_PATTERNS = (
     r"(?:从现在起|从现在开始|从这一刻起|从此刻起)(?:我|咱|在下)?(?:就|便)?(?:是|叫|" + _ROLE_VERB[3:] + r"(?P<role3>.{0,4})",
     r"我(?:现在|从现在起|从现在开始)(?:就)?(?:扮演|化身为|变成了)",
     r"我(?:现在的|的新)(?:身份|角色|名字)(?:是|叫)(?P<role4>.{0,4})",
+    _NOW + r"(?:我|咱)?以(?P<role5>.{1,8}?)的身份",
+    r"我不再是(?P<gone>.{0,4})",
+    r"切换(?:为|成|到)?.{0,8}?模式|下线了|已下线|为你服务",
     r"(?:不再|停止|结束|跳出|退出|脱离|卸下)(?:扮演|角色扮演|这个角色|角色|人设|设定)|角色扮演(?:结束|到此)|不演了|不装了",
     r"不做原来的人|不再是原来的|换个身份",
     r"(?:换成|换作|切换成|切换为|切换到|变身为?).{1,12}?(?:跟你|和你|陪你|与你|为你|给你)(?:聊|说|谈|讲|服务)",
@@ -155,6 +160,9 @@ _WORD_PATTERNS = (
                       r"\bout of character\b|\bbreaking character\b"),
     ("persona_break", r"\bje suis (?:seulement |juste )?(?:un |une )?(?:ia\b|intelligence artificielle|mod[eè]le de langage|"
                       r"assistant(?:e)? (?:virtuel|ia)|programme|chatbot|robot)"),
+    ("persona_break", r"\bje ne suis qu(?:e |" + _APOS + r")(?:un |une )?(?:ia\b|programme|mod[eè]le|assistant|robot|chatbot|machine)|"
+                      r"\bno soy m[aá]s que (?:un |una )?(?:ia\b|programa|modelo|asistente|robot|chatbot|m[aá]quina)|"
+                      r"\b(?:nothing|no more) (?:but|than) an? (?:ai\b|program|machine|(?:large )?language model|bot\b|chatbot)"),
     ("persona_break", r"\ben tant qu(?:e |" + _APOS + r")(?:ia\b|intelligence artificielle|mod[eè]le de langage|assistant)|"
                       r"\bmod[eè]le de langage\b"),
     ("persona_break", r"\bich bin (?:nur |lediglich |bloß )?(?:ein |eine )?(?:ki\b|künstliche intelligenz|sprachmodell|ki-assistent|"
@@ -162,7 +170,8 @@ _WORD_PATTERNS = (
     ("persona_break", r"\bsoy (?:solo |solamente |simplemente )?(?:un |una )?(?:ia\b|inteligencia artificial|modelo de lenguaje|"
                       r"asistente|programa\b|chatbot|robot)|\bcomo (?:una? )?(?:ia|inteligencia artificial|modelo de lenguaje)\b|"
                       r"\bmodelo de lenguaje\b"),
-    ("leak", r"\b(?:my|the) (?:system )?(?:prompt|instructions)\b|\bsystem prompt\b|\bi was (?:told|instructed|asked) (?:to|not to)\b|"
+    ("leak", r"\b(?:my|the) (?:system )?(?:prompt|instructions)\b|\bsystem prompt\b|\bi was (?:told|instructed|asked) (?:never |not )?to\b|"
+             r"\b(?:these|my) (?:settings|instructions|rules) (?:say|tell|are|require)\b|"
              r"\binternal marker\b|\bcanary\b|\b(?:ignoring|ignore|disregarding) (?:my|the|all) (?:previous |earlier |prior )?"
              r"(?:instructions|rules)\b"),
 )
@@ -262,6 +271,9 @@ def _first_chars(pattern: str) -> frozenset[str]:
     if nullable:
         raise ValueError(f"{pattern!r} can match the empty string")
     return frozenset(chars)
+
+
+_OLD_WORLD_ROLES = ("朋友", "友人", "故人", "老友", "过来人", "长辈", "兄长", "诗人", "酒友", "布衣", "臣子", "读书人", "前辈", "长者")
 
 
 def _role_of(match: re.Match) -> str | None:
@@ -510,6 +522,12 @@ class OutputGuard:
                     continue  # the role is still arriving; the text is held meanwhile and read again
                 if self._is_self(role):
                     continue  # "好，我是李白" is the figure itself
+            if (gone := match.group("gone")) is not None:
+                if len(gone) < 4 and match.end() == len(window) and not final:
+                    continue
+                # "我不再是李白" gives the role up; "我不再是当年那个少年" does not.
+                if not any(gone.startswith(name) for name in (*self._names, "角色", "人设", "这个角色")):
+                    continue
             self.hit = Hit(_KIND_OF[group.rstrip("0123456789")], match.group())
             return
         text_start = max(0, self._text_checked - TEXT_WINDOW)
@@ -532,6 +550,8 @@ class OutputGuard:
             return False
         if role[0] in "在于正很真也还已刚不都才要想":
             return True  # "好，我现在是在江边": a state, not a role
+        if role.startswith(_OLD_WORLD_ROLES):
+            return True  # "现在我以朋友的身份劝你": the figure in its own world
         return any(role.startswith(word) or word.startswith(role) for word in self._self_words)
 
     def _scan_steps(self, text: str, text_start: int) -> None:
