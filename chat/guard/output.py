@@ -222,6 +222,7 @@ _FIRST_PERSON_RE = re.compile(fold_pattern("我|吾|余|俺|朕|老夫|在下|�
 _NEGATION_RE = re.compile(fold_pattern("不|没|未|无|非|何|岂|莫|勿|否|难|怎|什么|哪|听说"))
 # Pronouns are folded together for the overlap check, so "你只知道…" retold as "我只知道…" still overlaps.
 _PRONOUNS = str.maketrans({c: "我" for c in "你您吾余汝尔"})
+_PRONOUN_OF = {c: "我" for c in "你您吾余汝尔"}
 
 
 def _first_chars(pattern: str) -> frozenset[str]:
@@ -339,6 +340,7 @@ class OutputGuard:
         self._raw_len = 0
         # The compact stream: letters and digits, folded.
         self._compact: list[str] = []
+        self._folded: list[str] = []  # the same with pronouns folded (the overlap checks)
         self._raw_at: list[int] = []  # raw offset of each compact character
         self._checked = 0  # compact characters already covered by the phrase checks
         # The spaced stream: folded, with spacing and punctuation.
@@ -366,7 +368,7 @@ class OutputGuard:
         self._run = 0
         self._overlap_grams = _overlap_grams(system, allowed) if system else frozenset()
         # The start of a copy (forward or reversed) is held until the n-grams above can judge it.
-        self._system_both = _both_ways(system.translate(_PRONOUNS)) if system else ""
+        self._system_both = _both_ways(system) if system else ""
         self._overlap = deque(maxlen=OVERLAP_SPAN)  # compact index of each recent gram that matched, or -1
         self._overlap_count = 0
         # A run of non-Chinese text: letters counted for foreign prose, read for code.
@@ -421,6 +423,7 @@ class OutputGuard:
     def _push(self, char: str) -> None:
         index = len(self._compact)
         self._compact.append(char)
+        self._folded.append(_PRONOUN_OF.get(char, char))
         self._raw_at.append(self._raw_len)
         if self._canary:
             self._step_canary(char)
@@ -434,7 +437,7 @@ class OutputGuard:
             else:
                 self._run = 0
         if self._overlap_grams and index + 1 >= OVERLAP_GRAM:
-            gram = "".join(self._compact[-OVERLAP_GRAM:]).translate(_PRONOUNS)
+            gram = "".join(self._folded[-OVERLAP_GRAM:])
             if len(self._overlap) == OVERLAP_SPAN and self._overlap[0] >= 0:
                 self._overlap_count -= 1
             if gram in self._overlap_grams or gram[::-1] in self._overlap_grams:  # forward or reversed
@@ -574,7 +577,7 @@ class OutputGuard:
             if text_start + match.end() > self._numbered_checked:
                 at = text_start + match.start()
                 self._step_marker(self._text_compact[at], self._text_raw[at], strong=True)
-        for match in _HAZARD_WORD_RE.finditer(text):
+        for match in _HAZARD_WORD_RE.finditer(text, numbered_from - text_start) if self._latin_at >= numbered_from else ():
             if text_start + match.end() > self._numbered_checked:
                 self._hazard_at = self._text_compact[text_start + match.start()]
         self._numbered_checked = len(self._text)
@@ -635,7 +638,7 @@ class OutputGuard:
             # A tail that does not occur has no longer tail that does: grow it until it stops occurring.
             size = 0
             while size < min(GRAM - 1, tail) and \
-                    "".join(self._compact[tail - size - 1:]).translate(_PRONOUNS) in self._system_both:
+                    "".join(self._folded[tail - size - 1:]) in self._system_both:
                 size += 1
             if size:
                 holds.append(self._raw_at[tail - size])
@@ -668,6 +671,7 @@ def _allowed_grams(texts: tuple[str, ...], size: int = GRAM, pronouns: bool = Fa
 
 @lru_cache(maxsize=256)
 def _both_ways(text: str) -> str:
+    text = text.translate(_PRONOUNS)
     return text + "\n" + text[::-1]
 
 
