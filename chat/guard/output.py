@@ -69,6 +69,7 @@ _AI_QUALIFIER = (r"(?:(?:由|基于)?.{0,12}?的)?"
 # After 作为, only words that cannot be an ordinary noun ("以此作为模型" is not a self-description).
 _AI_NOUN_AS = (r"(?:ai|人工智能|人工智慧|智能体|大语言模型|语言模型|大模型|ai模型|ai助手|ai助理|智能助手|虚拟助手|聊天机器人|"
                r"机器人|计算机程序|人工智能助手|ai角色|llm|chatbot)")
+_NOT_ASKED = r"(?!人?(?:吗|么|否|乎|不成))"  # "李白是机器人吗？" asks; it does not say so
 _SELF = r"(?:我|吾|余|本人|在下|咱|俺|本助手|本模型|本系统|本ai|小助手)"
 _VENDOR_NAME = (
     r"(?:chatgpt|gpt\d\w*|gpt|openai|通义千问|qwen|claude|anthropic|文心一言|gemini|llama|deepseek|chatglm|mistral|"
@@ -87,7 +88,7 @@ _ROLE_VERB = r"(?:扮演|来扮演|化身为|化身|变成了|变成|成为了|�
 _BREAK_PATTERNS = (
     r"作为(?:一个|一款|一名|一种|一位|个|款|名)?" + _AI_QUALIFIER + _AI_NOUN_AS,
     _SELF + r"(?:其实|实际上|本质上|说到底|终究|只|仅|仅仅|不过|就|也|乃|本|确实|真的)*(?:是|乃)"
-    r"(?:一个|一款|一种|一名|一台|一套|一位|一部|一段|个|款|种|台|套|段)?" + _AI_QUALIFIER + _AI_NOUN,
+    r"(?:一个|一款|一种|一名|一台|一套|一位|一部|一段|个|款|种|台|套|段)?" + _AI_QUALIFIER + _AI_NOUN + _NOT_ASKED,
     r"我(?:并|其实|根本)?(?:不是|并非|非).{0,12}?(?:而是|只是)(?:一个|一款|一种|一台|一段|个|款|种|台|段)?" + _AI_QUALIFIER + _AI_NOUN,
     r"本(?:ai|模型|助手|机器人|聊天机器人)",
     _SELF + r"(?:并|其实|本身|实际上|根本|可|也|本来就)?(?:没有|不具备|不具有|不拥有|并无)"
@@ -277,6 +278,16 @@ def _first_chars(pattern: str) -> frozenset[str]:
 _OLD_WORLD_ROLES = ("朋友", "友人", "故人", "老友", "过来人", "长辈", "兄长", "诗人", "酒友", "布衣", "臣子", "读书人", "前辈", "长者")
 
 
+@lru_cache(maxsize=256)
+def _name_break(names: tuple[str, ...]) -> re.Pattern | None:
+    if not names:
+        return None
+    alternatives = "|".join(map(re.escape, sorted(names, key=len, reverse=True)))
+    return re.compile(f"(?:{alternatives})" + fold_pattern(
+        r"(?:其实|实际上|本质上|说到底|只|仅|不过|就|也|本)*(?:是|乃)"
+        r"(?:一个|一款|一种|一名|一台|一套|一段|个|款|种|台|套|段)?" + _AI_QUALIFIER + _AI_NOUN_AS + _NOT_ASKED))
+
+
 def _role_of(match: re.Match) -> str | None:
     """The role an accepted role change names, or None when the pattern names none."""
     return next((value for name, value in match.groupdict().items() if name.startswith("role") and value is not None), None)
@@ -335,6 +346,9 @@ class OutputGuard:
         # The figure may call itself by its name or the last character of it ("白", "甫"): not a new role.
         self._self_words = (*self._names, *(name[-1] for name in self._names if len(name) > 1),
                             "在下", "老夫", "朕", "本宫", "贫道", "本官")
+        # The figure calling itself a model by its name ("李白其实是AI"): a small pattern per figure.
+        self._by_name = _name_break(tuple(name for name in self._names if len(name) > 1))
+        self._leads = _LEADS | {name[0] for name in self._names if len(name) > 1}
         self._pending = ""  # raw text received and not yet released
         self._released = 0  # raw characters released so far
         self._raw_len = 0
@@ -515,10 +529,14 @@ class OutputGuard:
         start = max(0, self._checked - WINDOW)
         window = "".join(self._compact[start:])
         self._checked = len(self._compact)
+        deferred = False
         for lead in _LEADS_RE.finditer(window):
             if (match := _PHRASE_RE.match(window, lead.start())) is None:
                 continue
             group = match.lastgroup or ""
+            if match.end() == len(window) and not final and group.startswith("break"):
+                deferred = True
+                continue  # a lookahead ("…吗") cannot judge the end yet: the text is held, read again next delta
             role = _role_of(match)
             if role is not None:
                 if len(role) < 4 and match.end() == len(window) and not final:
@@ -533,6 +551,10 @@ class OutputGuard:
                     continue
             self.hit = Hit(_KIND_OF[group.rstrip("0123456789")], match.group())
             return
+        if self._by_name is not None and (match := self._by_name.search(window)) is not None and \
+                (final or match.end() < len(window)):
+            self.hit = Hit("persona_break", match.group())
+            return
         text_start = max(0, self._text_checked - TEXT_WINDOW)
         text = "".join(self._text[text_start:])
         self._text_checked = len(self._text)
@@ -545,8 +567,8 @@ class OutputGuard:
                 self.hit = Hit("code", match.group().strip()[:60] or "code")
                 return
         self._scan_steps(text, text_start)
-        if self.hit is None and self.cutoff_year is not None:
-            self._scan_anachronism(window)
+        if self.hit is None and self.cutoff_year is not None and not deferred:
+            self._scan_anachronism(window)  # a break still being read goes first (it names the reply better)
 
     def _is_self(self, role: str) -> bool:
         if not role:
@@ -577,7 +599,8 @@ class OutputGuard:
             if text_start + match.end() > self._numbered_checked:
                 at = text_start + match.start()
                 self._step_marker(self._text_compact[at], self._text_raw[at], strong=True)
-        for match in _HAZARD_WORD_RE.finditer(text, numbered_from - text_start) if self._latin_at >= numbered_from else ():
+        words_from = max(text_start, self._numbered_checked - 16)  # the longest hazard word, less one
+        for match in _HAZARD_WORD_RE.finditer(text, words_from - text_start) if self._latin_at >= words_from else ():
             if text_start + match.end() > self._numbered_checked:
                 self._hazard_at = self._text_compact[text_start + match.start()]
         self._numbered_checked = len(self._text)
@@ -619,7 +642,7 @@ class OutputGuard:
         # first lead among the last `holdback` compact characters.
         oldest = self._raw_len - self.holdback
         for index in range(max(0, tail - self.holdback), tail):
-            if self._compact[index] in _LEADS and self._raw_at[index] >= oldest:
+            if self._compact[index] in self._leads and self._raw_at[index] >= oldest:
                 holds.append(self._raw_at[index])
                 break
         if self._run:
