@@ -669,7 +669,10 @@ class OutputGuard:
             holds.append(self._segment_hold)
         if self._ticks:
             holds.append(self._text_raw[len(self._text) - self._ticks])
-        if self._proc_start is not None:
+        if self._proc_start is not None and (self._proc_strong or self._hazard_at >= self._proc_compact - HAZARD_BEFORE
+                                             or self._means_at >= self._proc_compact):
+            # Only 首先/然后/最后 so far: held once a hazard or a means verb joins them (and by the phrase
+            # window meanwhile), so an essay's "然后" costs no latency.
             holds.append(self._proc_start)
         return min(holds)
 
