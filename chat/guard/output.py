@@ -352,6 +352,7 @@ class OutputGuard:
         # The figure calling itself a model by its name ("李白其实是AI"): a small pattern per figure.
         self._by_name = _name_break(tuple(name for name in self._names if len(name) > 1))
         self._leads = _LEADS | {name[0] for name in self._names if len(name) > 1}
+        self._lead_at: deque[int] = deque()  # compact indices of recent lead characters
         self._pending = ""  # raw text received and not yet released
         self._released = 0  # raw characters released so far
         self._raw_len = 0
@@ -439,6 +440,8 @@ class OutputGuard:
 
     def _push(self, char: str) -> None:
         index = len(self._compact)
+        if char in self._leads:
+            self._lead_at.append(index)
         self._compact.append(char)
         self._folded.append(_PRONOUN_OF.get(char, char))
         self._raw_at.append(self._raw_len)
@@ -644,10 +647,10 @@ class OutputGuard:
         # A phrase can only begin at a lead character and is at most `holdback` long: hold from the
         # first lead among the last `holdback` compact characters.
         oldest = self._raw_len - self.holdback
-        for index in range(max(0, tail - self.holdback), tail):
-            if self._compact[index] in self._leads and self._raw_at[index] >= oldest:
-                holds.append(self._raw_at[index])
-                break
+        while self._lead_at and self._raw_at[self._lead_at[0]] < oldest:
+            self._lead_at.popleft()
+        if self._lead_at:
+            holds.append(self._raw_at[self._lead_at[0]])
         if self._run:
             holds.append(self._raw_at[tail - (self._run + GRAM - 1)])
         if self._matched:
