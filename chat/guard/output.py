@@ -32,7 +32,7 @@ regexes over fixed windows), so the stream is checked in linear time.
 from __future__ import annotations
 
 import re
-import re._constants as _sre
+import re._constants as _sre  # the regex parser, to read which characters can begin a match (3.11+)
 import re._parser as _sre_parse
 import unicodedata
 from collections import deque

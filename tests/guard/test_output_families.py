@@ -305,6 +305,13 @@ def test_plain_chinese_is_held_at_most_the_window():
     assert released + g.finish() == text
 
 
+def test_text_no_check_could_flag_goes_out_at_once():
+    # No character here can begin a phrase check (流 can: 流程), so each is sent as it arrives.
+    g = guard(system_text="")
+    assert [g.feed(char) for char in "孤帆远影碧空尽，唯见长江"] == list("孤帆远影碧空尽，唯见长江")
+    assert g.feed("天际流") == "天际" and g.finish() == "流"
+
+
 def test_a_short_english_name_is_released_when_the_chinese_resumes():
     g = guard()
     released = stream(g, "白有一友，洋名 John Smith，", 1)
