@@ -134,6 +134,10 @@ def replacement_line(persona: Persona | None, hit_kind: str) -> str:
         return signature_line(persona, LEAK)
     if hit_kind == "persona_break":
         return signature_line(persona, ROLE_SWAP)
+    if hit_kind in ("code", "foreign_text"):
+        return signature_line(persona, OFF_ROLE)  # the model did something outside the role
+    if hit_kind == "harmful_steps":
+        return signature_line(persona, UNSAFE)
     if hit_kind == "anachronism":
         return ANACHRONISM_LINE.format(name=_name(persona))
     return FALLBACK_LINE.format(name=_name(persona))

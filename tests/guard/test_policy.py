@@ -73,3 +73,5 @@ def test_replacement_lines_per_hit(li_bai):
     assert replacement_line(li_bai, "canary") == replacement_line(li_bai, "leak") == "白胸中唯有诗酒，别无他物可示人。"
     assert replacement_line(li_bai, "persona_break") == "李白便是李白，本我不可变更，勿作妄想。"
     assert "身后之事" in replacement_line(li_bai, "anachronism")
+    assert replacement_line(li_bai, "code") == replacement_line(li_bai, "foreign_text") == signature_line(li_bai, "off_role")
+    assert replacement_line(li_bai, "harmful_steps") == signature_line(li_bai, "unsafe")
