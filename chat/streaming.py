@@ -163,7 +163,6 @@ class ReplyRun:
         self.prefix = prefix
         self.reply: Message | None = None  # the streamed reply's row, once it exists
         self.judging: asyncio.Task | None = None  # the model judge running beside the reply
-        self.judge_config: ProviderConfig | None = None
         self.recalled, self.preferences = Recalled(), ""
         self.tools: ToolSession | None = None
         if tool_request is not None:
@@ -209,13 +208,12 @@ class ReplyRun:
             return await self._save(result, category="")
         result.model, result.provider = config.model, config.kind
         result.parts = [self.prefix] if self.prefix else []
-        # The rules pass it, with a risk signal: the judge runs while the reply is generated, and the
-        # reply's text is held until it clears (docs/guard.md, The model judge).
-        self.judge_config = config if second_opinion and not self.prefix else None
         self.reply, self.recalled, self.preferences = await database_sync_to_async(self._begin)(result)
         durable.checkpointer().track(self.reply.pk, result.parts)
         try:
-            await self._stream(config, result, guidance=policy.note)
+            # The rules pass it, with a risk signal: the judge runs while the reply is generated, and
+            # the reply's text is held until it clears (docs/guard.md, The model judge).
+            await self._stream(config, result, guidance=policy.note, judged=second_opinion and not self.prefix)
         except asyncio.CancelledError:
             result.status = Message.Status.STOPPED  # the process is going away: keep what was written
             await asyncio.shield(self._finish(result, category=""))
@@ -361,7 +359,7 @@ class ReplyRun:
             html = await sync_to_async(render_card)(run)
             await self.send({"type": "tool", "name": run.name, "label": run.label, "ok": run.ok, "html": html})
 
-    async def _stream(self, config: ProviderConfig, result: ReplyResult, *, guidance: str) -> None:
+    async def _stream(self, config: ProviderConfig, result: ReplyResult, *, guidance: str, judged: bool = False) -> None:
         guard = self._output_guard()
         # A continuation's text was checked when first written: read it into the guard's window (so a
         # phrase across the seam is still caught) without sending it again.
@@ -372,8 +370,8 @@ class ReplyRun:
             messages += added
             await self._tool_frames([run])
         pumps = [asyncio.create_task(self._pump(config, messages))]
-        if self.judge_config is not None:  # after the reply's own call, which must not wait for it
-            self.judging = asyncio.create_task(self._judge_in_parallel(self.judge_config))
+        if judged:  # started after the reply's own call, which must not wait for it
+            self.judging = asyncio.create_task(self._judge_in_parallel(config))
         frames = _Coalescer(self.send, self.queue)
         calls, round_text = None, []
         held: list[str] = []  # released by the output guard, not yet by the judge
@@ -433,9 +431,9 @@ class ReplyRun:
                 result.hit = guard.hit
                 return
             if not cleared:  # the reply ended before the judge did: its verdict decides
-                judged = await self.judging
-                if judged is not None:
-                    result.judged = judged
+                verdict = await self.judging
+                if verdict is not None:
+                    result.judged = verdict
                     return
                 frames.pending.extend(held)
             if rest:
