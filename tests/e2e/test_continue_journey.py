@@ -7,20 +7,12 @@ import signal
 
 import pytest
 
+from tests.chat.test_restart import slow_stream  # 40 s of sentences: still streaming when killed
 from tests.e2e.journeys import sign_up, start_chat, whole_reply
 from tests.e2e.live_app import LiveApp
-from tests.fakes.upstream import sse_reply
 
 COMPLETIONS = "/api/v1/chat/completions"
-PIECES = [f"第{i}句。" for i in range(400)]  # 40 s at a piece per 0.1 s: still streaming when killed
 ENDING = "且听下回分解。"
-
-
-def _slow():
-    events = []
-    for piece in PIECES:
-        events += [{"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}, 0.1]
-    return sse_reply(events + ["data: [DONE]\n\n"])
 
 
 @pytest.fixture
@@ -31,7 +23,7 @@ def app(tmp_path, upstream):
 
 
 def test_a_reply_cut_by_a_crash_is_kept_and_continued(app, upstream, page, shot):
-    upstream.route("POST", COMPLETIONS, _slow(), whole_reply(ENDING))
+    upstream.route("POST", COMPLETIONS, slow_stream(), whole_reply(ENDING))
     sign_up(page, app.url, "crashed")
     start_chat(page, app.url)
     page.wait_for_selector("#chat-send:not([disabled])")
