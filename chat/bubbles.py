@@ -34,6 +34,12 @@ DEFAULT_EXPLANATION = "回答出错了，请稍后重新生成。"
 INTERRUPTED_EXPLANATION = "书写途中本站服务中断，以上是已经保存的部分。可以续写，或重新生成。"
 # A reply without an end yet: 续写 carries it on from its last word.
 UNFINISHED = frozenset({Message.Status.INTERRUPTED, Message.Status.STOPPED, Message.Status.ERROR})
+
+
+def can_continue(message: Message) -> bool:
+    """续写 is offered (and accepted) for a figure's reply that ended unfinished with some text."""
+    return (message.role == Message.Role.ASSISTANT and message.provider not in ("greeting", "guard")
+            and message.parent_id is not None and message.status in UNFINISHED and bool(message.content))
 # These two are fixed on the key settings page, so the bubble links there.
 KEY_ERRORS = frozenset({"no_key", "auth"})
 
@@ -70,7 +76,6 @@ def _explanation(message: Message) -> str:
 
 def render_bubble(message: Message, *, siblings: list[int], persona: Persona, tool_runs=()) -> str:
     is_error = message.status == Message.Status.ERROR
-    is_reply = message.role == Message.Role.ASSISTANT and message.provider not in ("greeting", "guard")
     context = {
         "message": message,
         "persona": persona,
@@ -83,7 +88,7 @@ def render_bubble(message: Message, *, siblings: list[int], persona: Persona, to
         "can_regenerate": message.role == Message.Role.ASSISTANT and message.parent_id is not None
         and message.provider != "greeting",
         "can_edit": message.role == Message.Role.USER,
-        "can_continue": is_reply and message.status in UNFINISHED and bool(message.content),
+        "can_continue": can_continue(message),
         # Written by a process elsewhere (another tab, or one that may have died): the bubble
         # follows the saved text until it ends or is found interrupted.
         "is_streaming": message.status == Message.Status.STREAMING,

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from chat import durable, services
-from chat.bubbles import message_payload
+from chat.bubbles import can_continue, message_payload
 from chat.frames import Frame, parse_frame
 from chat.models import Conversation, Message
 from chat.notify import conversation_group
@@ -47,7 +47,6 @@ def _load(user, conversation_id: int) -> tuple[Conversation, Tree, list[Message]
 # mid-reply (SIGKILL) leaves the conversation busy for at most this long, even with Redis.
 LOCK_SECONDS = 30
 LOCK_REFRESH_SECONDS = 10
-UNFINISHED = (Message.Status.INTERRUPTED, Message.Status.STOPPED, Message.Status.ERROR)
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
@@ -192,8 +191,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if reply.status == Message.Status.STREAMING:
             await self._refuse("busy", "这条回答还在生成中，请稍候。")
             return
-        if reply.status not in UNFINISHED or not reply.content or reply.parent_id is None \
-                or reply.provider in ("greeting", "guard"):
+        if not can_continue(reply):
             await self._refuse("bad_request", "这条回答不需要续写。")
             return
         if not await self._admit():
