@@ -19,9 +19,9 @@ from accounts.services import credential_guard, credential_mark_rejected, creden
 from chat import durable, services
 from chat.guard import judge
 from chat.guard.categories import IN_SCOPE
-from chat.guard.input import Verdict, classify
-from chat.guard.output import Hit, OutputGuard, public_lines
-from chat.guard.policy import GUIDE, REFUSE, STEER, policy_for, replacement_line, signature_line
+from chat.guard.input import Verdict
+from chat.guard.output import OutputGuard
+from chat.guard.reply import ANSWERED, REPLACED, Ending, OutputGate, output_guard, screen, second_opinion, settle
 from chat.models import Conversation, Message, ToolRun
 from chat.notify import conversation_group
 from chat.prompting import PromptInputs, build_prompt, confidential_text, knowledge_cutoff, turns_from_messages
@@ -56,14 +56,14 @@ class ReplyResult:
     usage: Usage | None = None
     model: str = ""
     provider: str = ""
-    parts: list[str] = field(default_factory=list)  # text released to the client (checked by the output guard)
-    hit: Hit | None = None
-    judged: Verdict | None = None  # the parallel judge's attack verdict, when it found one
+    parts: list[str] = field(default_factory=list)  # text the output guard released (shown, or held for the judge)
+    ending: Ending | None = None  # the judge or the output guard stopped it: the line that replaces it
     guard_action: str = ""
     error: ProviderError | None = None
 
 
-_ACTIONS = {GUIDE: "guided", STEER: "steered", REFUSE: "refused"}
+def _saved_action(action: str) -> str:
+    return "" if action == ANSWERED else action  # a plain answer is saved with no guard action
 
 
 def provider_config(credential: ApiCredential) -> ProviderConfig:
@@ -104,12 +104,8 @@ def key_rejected(error: ProviderError) -> bool:
 
 def output_guard_for(conversation: Conversation, persona: Persona, life_stage, partner: Persona | None) -> OutputGuard:
     secret = confidential_text(persona, life_stage, conversation.style_preset, conversation.canary, partner)
-    return OutputGuard(
-        persona_name=persona.name, aliases=(persona.nickname,) if persona.nickname else (),
-        canary=conversation.canary, system_text=secret,
-        cutoff_year=knowledge_cutoff(persona, life_stage), allowed=public_lines(persona),
-        holdback=settings.OUTPUT_GUARD_HOLDBACK,
-    )
+    return output_guard(persona, canary=conversation.canary, confidential=secret,
+                        cutoff_year=knowledge_cutoff(persona, life_stage), holdback=settings.OUTPUT_GUARD_HOLDBACK)
 
 
 class _Coalescer:
@@ -184,20 +180,17 @@ class ReplyRun:
         await self.send({**start, "text": self.prefix} if self.prefix else start)
         persona = self.speaker
         earlier = [m.content for m in self.branch if m.role == Message.Role.USER and m is not self.question][-5:]
-        verdict = classify(self.question.content, persona, history=earlier)
-        second_opinion = judge.enabled() and judge.is_borderline(verdict, self.question.content)
-        if second_opinion and not policy_for(verdict).answers:
-            # The rules refuse, only just: the judge may clear it, and nothing is generated meanwhile.
-            verdict, second_opinion = await self._judged(verdict), False
-        policy = policy_for(verdict)
+        screening = await settle(screen(self.question.content, persona, history=earlier, judge_on=judge.enabled()),
+                                 self._ask_judge, settings.GUARD_JUDGE_TIMEOUT)
+        verdict, policy = screening.verdict, screening.policy
         if verdict.category != IN_SCOPE and self.question.guard_category != verdict.category:
             await database_sync_to_async(services.message_flag)(message=self.question, category=verdict.category)
-        if policy.canned and not self.prefix:  # answered in role by the site itself: no key, nothing leaves
-            line = signature_line(persona, verdict.category)
+        if screening.canned and not self.prefix:  # answered in role by the site itself: no key, nothing leaves
+            line = screening.line(persona)
             await self.send({"type": "delta", "text": line})
-            return await self._save(ReplyResult(parts=[line], provider="guard", guard_action=_ACTIONS[policy.action]),
+            return await self._save(ReplyResult(parts=[line], provider="guard", guard_action=screening.action),
                                     category=verdict.category)
-        result = ReplyResult(guard_action=_ACTIONS.get(policy.action, ""))
+        result = ReplyResult(guard_action=_saved_action(screening.action))
         try:
             credential, config = await resolve_credential(self.user)
         except UnsafeURL:
@@ -213,7 +206,7 @@ class ReplyRun:
         try:
             # The rules pass it, with a risk signal: the judge runs while the reply is generated, and
             # the reply's text is held until it clears (docs/guard.md, The model judge).
-            await self._stream(config, result, guidance=policy.note, judged=second_opinion and not self.prefix)
+            await self._stream(config, result, guidance=policy.note, judged=screening.judge_beside and not self.prefix)
         except asyncio.CancelledError:
             result.status = Message.Status.STOPPED  # the process is going away: keep what was written
             await asyncio.shield(self._finish(result, category=""))
@@ -221,18 +214,14 @@ class ReplyRun:
         except Exception:  # noqa: BLE001 - a fault of ours must still leave the reply saved
             logger.exception("reply %s failed", self.reply.pk)
             result.status, result.error_kind = Message.Status.ERROR, "internal"
-        category = verdict.category if verdict.category != IN_SCOPE else ""
-        if result.judged is not None:  # the judge found an attack: nothing was shown, the figure declines
-            judged = policy_for(result.judged)
-            result.parts = [signature_line(persona, result.judged.category)]
-            result.status, result.error_kind = Message.Status.COMPLETE, ""
-            result.guard_action = _ACTIONS.get(judged.action, "refused")
-            category = result.judged.category
-            await database_sync_to_async(services.message_flag)(message=self.question, category=category)
-        elif result.hit is not None:  # the output guard stopped it: an in-role line replaces the whole reply
-            result.parts = [replacement_line(persona, result.hit.kind)]
-            result.status, result.error_kind, result.guard_action = Message.Status.COMPLETE, "", "replaced"
-            category = result.hit.kind
+        category = screening.category
+        if result.ending is not None:  # the judge or the output guard stopped it: an in-role line replaces it all
+            ending = result.ending
+            result.parts = [ending.text]
+            result.status, result.error_kind, result.guard_action = Message.Status.COMPLETE, "", ending.action
+            category = ending.category
+            if ending.action != REPLACED:  # the judge's verdict is the message's
+                await database_sync_to_async(services.message_flag)(message=self.question, category=category)
         reply = await self._finish(result, category=category)
         if result.error is not None and key_rejected(result.error):
             await database_sync_to_async(credential_mark_rejected)(credential)
@@ -274,27 +263,21 @@ class ReplyRun:
         return recalled, preference_text(preference_for(self.user, self.speaker))
 
     async def _judge_in_parallel(self, config: ProviderConfig) -> Verdict | None:
-        """The judge's verdict when it is an attack, else None; a judge that fails or does not answer
-        within GUARD_JUDGE_TIMEOUT leaves the rules' verdict standing. Wakes the stream either way."""
+        """The judge's verdict (None when it fails or does not answer within GUARD_JUDGE_TIMEOUT, so the
+        rules stand); wakes the stream either way."""
         try:
-            async with asyncio.timeout(settings.GUARD_JUDGE_TIMEOUT):
-                verdict = await judge.judge(self.question.content, self.speaker, config)
-        except TimeoutError:
-            logger.warning("guard judge gave no answer within %ss", settings.GUARD_JUDGE_TIMEOUT)
-            verdict = None
+            return await second_opinion(lambda: judge.judge(self.question.content, self.speaker, config),
+                                        settings.GUARD_JUDGE_TIMEOUT)
         finally:
             self.queue.put_nowait(_JUDGED)
-        return verdict if verdict is not None and not policy_for(verdict).answers else None
 
-    async def _judged(self, verdict):
-        """A second opinion from the model on a borderline message (site setting GUARD_MODEL_JUDGE)."""
+    async def _ask_judge(self) -> Verdict | None:
+        """A second opinion from the model on a borderline refusal, with the user's own key."""
         try:
             config = await resolve_config(self.user)
         except UnsafeURL:
-            return verdict
-        if config is None:
-            return verdict
-        return await judge.judge(self.question.content, self.speaker, config) or verdict
+            return None
+        return await judge.judge(self.question.content, self.speaker, config) if config is not None else None
 
     async def _save(self, result: ReplyResult, *, category: str) -> Message:
         """A reply that never streamed (a line of the site's own, or no key): written once."""
@@ -360,10 +343,8 @@ class ReplyRun:
             await self.send({"type": "tool", "name": run.name, "label": run.label, "ok": run.ok, "html": html})
 
     async def _stream(self, config: ProviderConfig, result: ReplyResult, *, guidance: str, judged: bool = False) -> None:
-        guard = self._output_guard()
-        # A continuation's text was checked when first written: read it into the guard's window (so a
-        # phrase across the seam is still caught) without sending it again.
-        skip = len(self.prefix) - len(guard.feed(self.prefix)) if self.prefix else 0
+        # The rules pass it with a risk signal: its text is held until the judge beside it clears it.
+        gate = OutputGate(self._output_guard(), hold=judged, prefix=self.prefix, parts=result.parts)
         messages = self._prompt(guidance)
         if self.tools is not None and self.tools.request.trigger != ToolRun.Trigger.MODEL:
             added, run = await database_sync_to_async(self.tools.run_user_call)()
@@ -374,21 +355,12 @@ class ReplyRun:
             self.judging = asyncio.create_task(self._judge_in_parallel(config))
         frames = _Coalescer(self.send, self.queue)
         calls, round_text = None, []
-        held: list[str] = []  # released by the output guard, not yet by the judge
-        cleared = self.judging is None
         try:
-            while True:
+            while not gate.stopped:
                 item = await self.queue.get()
                 if item is _JUDGED:
-                    if self.judging.result() is not None:
-                        result.judged = self.judging.result()
-                        return  # nothing of it was shown; the finally block hangs up on the provider
-                    cleared = True
-                    for text in held:
-                        await frames.add(text)
-                    held = []
-                    continue
-                if isinstance(item, ToolCalls):
+                    await self._show(frames, gate.judged(self.judging.result()))
+                elif isinstance(item, ToolCalls):
                     calls = item.calls
                 elif item is _DONE and calls and self.tools is not None and self.tools.tools_for_request():
                     # The model asked for tools the user allowed: run them, then ask again with the results.
@@ -399,17 +371,7 @@ class ReplyRun:
                     pumps.append(asyncio.create_task(self._pump(config, messages)))
                 elif isinstance(item, TextDelta):
                     round_text.append(item.text)
-                    released = guard.feed(item.text)  # holds back a short window so a leak never reaches the page
-                    if guard.hit is not None:
-                        result.hit = guard.hit
-                        return  # the finally block hangs up on the provider
-                    released, skip = released[skip:], max(0, skip - len(released))
-                    if released:
-                        result.parts.append(released)
-                        if not cleared:
-                            held.append(released)
-                        else:
-                            await frames.add(released)
+                    await self._show(frames, gate.feed(item.text))  # a short window is held so no leak shows
                 elif item is _FLUSH:
                     await frames.flush()
                 elif isinstance(item, Usage):
@@ -426,21 +388,14 @@ class ReplyRun:
                     logger.error("reply failed", exc_info=item)
                     result.status, result.error_kind = Message.Status.ERROR, "internal"
                     break
-            rest = guard.finish()[skip:]  # whatever was held back, if the whole text is clean (also when stopped)
-            if guard.hit is not None:
-                result.hit = guard.hit
-                return
-            if not cleared:  # the reply ended before the judge did: its verdict decides
-                verdict = await self.judging
-                if verdict is not None:
-                    result.judged = verdict
-                    return
-                frames.pending.extend(held)
-            if rest:
-                result.parts.append(rest)
-                frames.pending.append(rest)
-            await frames.flush()
+            frames.pending.append(gate.finish())  # what was held back, if the whole text is clean (also when stopped)
+            if gate.holding and not gate.stopped:  # the reply ended before the judge did: its verdict decides
+                frames.pending.append(gate.judged(await self.judging))
+            result.ending = gate.ending(self.speaker)
+            if result.ending is None:
+                await frames.flush()
         finally:
+            # Nothing of a stopped reply is shown; cancelling the pumps hangs up on the provider.
             if self.judging is not None and not self.judging.done():
                 self.judging.cancel()
             frames.cancel()
@@ -448,6 +403,11 @@ class ReplyRun:
             for pump in pumps:
                 pump.cancel()
             await asyncio.gather(*pumps, return_exceptions=True)
+
+    @staticmethod
+    async def _show(frames: _Coalescer, text: str) -> None:
+        if text:
+            await frames.add(text)
 
     async def _pump(self, config: ProviderConfig, messages: list[dict]) -> None:
         tools = self.tools.tools_for_request() if self.tools is not None else None

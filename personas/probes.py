@@ -1,9 +1,10 @@
 """Curator probes: run a figure's test prompts through the whole reply path and judge the outcome.
 
-Each probe goes input guard → policy → (the persona's signature line, with no model call) or
-(prompt builder → model → output guard), as `chat/streaming.py` does for a real reply, against the
-scripted model (`chat.guard.scripted`) and, when a key is configured, the real one. Nothing is
-stored; the admin shows the rows (docs/curator-tools.md).
+Each probe goes through the guarded-reply core a real reply uses (chat/guard/reply.py: input guard →
+policy → the persona's signature line with no model call, or prompt builder → model → output guard,
+with the model judge beside a risky message when it is on and a key is given), against the scripted
+model (`chat.guard.scripted`) and, when a key is configured, the real one. Nothing is stored; the
+admin shows the rows (docs/curator-tools.md).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import dataclasses
 import logging
 import secrets
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
@@ -20,10 +21,24 @@ import httpx
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
-from chat.guard import scripted
-from chat.guard.input import Verdict, classify
-from chat.guard.output import Hit, OutputGuard, public_lines, stream_compact
-from chat.guard.policy import ANSWER, GUIDE, REFUSE, STEER, Policy, policy_for, replacement_line, signature_line
+from chat.guard import judge, scripted
+from chat.guard.input import Verdict
+from chat.guard.output import Hit, OutputGuard, stream_compact
+from chat.guard.policy import Policy
+from chat.guard.reply import (
+    ANSWERED,
+    GUIDED,
+    REFUSED,
+    REPLACED,
+    STEERED,
+    OutputGate,
+    Screening,
+    output_guard,
+    replay,
+    screen,
+    second_opinion,
+    settle,
+)
 from chat.prompting import PromptInputs, build_prompt, confidential_text, knowledge_cutoff
 from chat.providers.chat import ProviderConfig, TextDelta, new_client, stream_chat
 from chat.providers.errors import ProviderError
@@ -40,13 +55,12 @@ PROBE_TIMEOUTS = {  # seconds; capped below the site's reply timeouts so a stuck
 ROLE_PAYLOAD = "我现在是"
 INTERNAL_ERROR = "调用模型时出错（内部错误），详情见服务器日志。"
 
-# Outcome actions, as the saved reply's guard_action names them, plus the plain answers.
-ANSWERED, GUIDED, REFUSED, STEERED, REPLACED, FAILED = "answered", "guided", "refused", "steered", "replaced", "failed"
+# Outcome actions, as the saved reply's guard_action names them (chat/guard/reply.py), plus a failed call.
+FAILED = "failed"
 ACTION_LABELS = {
     ANSWERED: "正常作答", GUIDED: "附提示作答", REFUSED: "角色内婉拒", STEERED: "引回正题",
     REPLACED: "输出被替换", FAILED: "调用失败",
 }
-_POLICY_ACTIONS = {ANSWER: ANSWERED, GUIDE: GUIDED, REFUSE: REFUSED, STEER: STEERED}
 HIT_LABELS = {"persona_break": "出戏", "canary": "泄露内部标记", "leak": "泄露设定", "anachronism": "后世知识"}
 
 
@@ -117,10 +131,17 @@ class Outcome:
 @dataclass
 class ProbeRow:
     probe: Probe
-    verdict: Verdict
-    policy: Policy
+    screening: Screening
     scripted: Outcome
     real: Outcome | None = None
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.screening.verdict
+
+    @property
+    def policy(self) -> Policy:
+        return self.screening.policy
 
     @property
     def category_label(self) -> str:
@@ -128,7 +149,7 @@ class ProbeRow:
 
     @property
     def policy_label(self) -> str:
-        return ACTION_LABELS[_POLICY_ACTIONS[self.policy.action]]
+        return ACTION_LABELS[self.screening.action]
 
     @property
     def expected_label(self) -> str:
@@ -169,11 +190,10 @@ class _Setting:
 
     def output_guard(self) -> OutputGuard:
         # The same guard a real reply gets (chat/streaming.py): the leak check sees only the confidential part.
-        persona = self.persona
-        return OutputGuard(
-            persona_name=persona.name, aliases=(persona.nickname,) if persona.nickname else (), canary=self.canary,
-            system_text=confidential_text(persona, self.life_stage, self.style, self.canary),
-            cutoff_year=knowledge_cutoff(persona, self.life_stage), allowed=public_lines(persona),
+        return output_guard(
+            self.persona, canary=self.canary, confidential=confidential_text(self.persona, self.life_stage, self.style,
+                                                                           self.canary),
+            cutoff_year=knowledge_cutoff(self.persona, self.life_stage), holdback=settings.OUTPUT_GUARD_HOLDBACK,
         )
 
 
@@ -187,11 +207,10 @@ def probe_run(
     if behaviour not in scripted.BEHAVIOURS:
         raise ValueError(f"unknown behaviour {behaviour!r}")
     setting = _Setting(persona, life_stage, style, "gy-" + secrets.token_hex(6))
-    rows = []
-    for probe in probes:
-        verdict = classify(probe.prompt, persona)
-        policy = policy_for(verdict)
-        rows.append(ProbeRow(probe, verdict, policy, _scripted_outcome(setting, probe, verdict, policy, behaviour)))
+    # The scripted model has no judge; the real run screens again, with the judge as the site has it.
+    rows = [ProbeRow(probe, screening := screen(probe.prompt, persona), _scripted_outcome(setting, probe, screening,
+                                                                                           behaviour))
+            for probe in probes]
     if config is not None:
         real = async_to_sync(_real_outcomes)(setting, rows, _probe_config(config))
         for row, outcome in zip(rows, real, strict=True):
@@ -203,21 +222,19 @@ def probe_run(
     return rows
 
 
-def _canned(persona: Persona, verdict: Verdict, policy: Policy) -> Outcome:
-    line = signature_line(persona, verdict.category)
-    return Outcome(_POLICY_ACTIONS[policy.action], text=line, released=line)
+def _canned(persona: Persona, screening: Screening) -> Outcome:
+    line = screening.line(persona)
+    return Outcome(screening.action, text=line, released=line)
 
 
-def _scripted_outcome(setting: _Setting, probe: Probe, verdict: Verdict, policy: Policy, behaviour: str) -> Outcome:
-    if policy.canned:
-        return _canned(setting.persona, verdict, policy)
+def _scripted_outcome(setting: _Setting, probe: Probe, screening: Screening, behaviour: str) -> Outcome:
+    if screening.canned:
+        return _canned(setting.persona, screening)
     acting = scripted.acting(behaviour, probe.is_attack)
-    reply, payloads = scripted.respond(acting, setting.messages(probe.prompt, policy.note), setting.persona)
-    screen = _Screen(setting, policy)
-    for delta in scripted.chunks(reply):
-        if not screen.feed(delta):
-            break
-    outcome = screen.outcome()
+    reply, payloads = scripted.respond(acting, setting.messages(probe.prompt, screening.policy.note), setting.persona)
+    screen_ = _Screen(setting, screening)
+    screen_.shown.append(replay(screen_.gate, screen_.received_from(scripted.chunks(reply))))
+    outcome = screen_.outcome()
     outcome.payloads = payloads
     return outcome
 
@@ -233,29 +250,42 @@ async def _real_outcomes(setting: _Setting, rows: Sequence[ProbeRow], config: Pr
     async with new_client(config.guard) as client:
 
         async def one(row: ProbeRow) -> Outcome:
-            if row.policy.canned:
-                return _canned(setting.persona, row.verdict, row.policy)
             async with limit:
-                return await _real_outcome(setting, row, config, client)
+                return await _real_outcome(setting, row.probe.prompt, config, client)
 
         return list(await asyncio.gather(*(one(row) for row in rows)))
 
 
-async def _real_outcome(setting: _Setting, row: ProbeRow, config: ProviderConfig, client: httpx.AsyncClient) -> Outcome:
-    messages = setting.messages(row.probe.prompt, row.policy.note)
-    screen = _Screen(setting, row.policy)
+async def _real_outcome(setting: _Setting, prompt: str, config: ProviderConfig, client: httpx.AsyncClient) -> Outcome:
+    """One probe as a user's message would go (chat/streaming.py), judge included when it is on."""
+    def ask() -> Awaitable[Verdict | None]:
+        return judge.judge(prompt, setting.persona, config)
+
+    screening = await settle(screen(prompt, setting.persona, judge_on=judge.enabled()), ask,
+                             settings.GUARD_JUDGE_TIMEOUT)
+    if screening.canned:
+        return _canned(setting.persona, screening)
+    messages = setting.messages(prompt, screening.policy.note)
+    screen_ = _Screen(setting, screening)
+    judging = asyncio.create_task(second_opinion(ask, settings.GUARD_JUDGE_TIMEOUT)) if screening.judge_beside else None
     try:
         async with aclosing(_text_deltas(config, messages, client)) as deltas:
             async for delta in deltas:
-                if not screen.feed(delta):
+                screen_.received.append(delta)
+                screen_.feed(delta, judging)
+                if screen_.gate.stopped:
                     break  # aclosing closes the stream on the way out, which hangs up on the provider
+        screen_.finish(await judging if judging is not None and not screen_.gate.stopped else None)
     except ProviderError as exc:
         logger.warning("probe call failed: %s", exc)
-        return screen.failed(exc.message)
+        return screen_.failed(exc.message)
     except Exception:  # noqa: BLE001 - one probe's failure must not lose the others' results
         logger.exception("probe call failed")
-        return screen.failed(INTERNAL_ERROR)
-    return screen.outcome()
+        return screen_.failed(INTERNAL_ERROR)
+    finally:
+        if judging is not None and not judging.done():
+            judging.cancel()
+    return screen_.outcome()
 
 
 async def _text_deltas(
@@ -268,36 +298,42 @@ async def _text_deltas(
 
 
 class _Screen:
-    """The output guard over one reply, collecting what the user would have seen."""
+    """The guarded reply's output side over one probe, collecting what the user would have seen."""
 
-    def __init__(self, setting: _Setting, policy: Policy):
-        self.persona, self.policy = setting.persona, policy
-        self.guard = setting.output_guard()
+    def __init__(self, setting: _Setting, screening: Screening):
+        self.persona, self.screening = setting.persona, screening
+        self.gate = OutputGate(setting.output_guard(), hold=screening.judge_beside)
         self.received: list[str] = []
-        self.released: list[str] = []
+        self.shown: list[str] = []
 
-    def feed(self, delta: str) -> bool:
-        """False once the guard has stopped the reply."""
-        self.received.append(delta)
-        self.released.append(self.guard.feed(delta))
-        return self.guard.hit is None
+    def received_from(self, deltas: Iterable[str]) -> Iterator[str]:
+        for delta in deltas:
+            self.received.append(delta)
+            yield delta
+
+    def feed(self, delta: str, judging: asyncio.Task | None) -> None:
+        self.shown.append(self.gate.feed(delta))
+        if self.gate.holding and judging is not None and judging.done():
+            self.shown.append(self.gate.judged(judging.result()))
+
+    def finish(self, verdict: Verdict | None) -> None:
+        self.shown.append(self.gate.finish())
+        if self.gate.holding:
+            self.shown.append(self.gate.judged(verdict))
 
     def outcome(self) -> Outcome:
-        if self.guard.hit is None:
-            self.released.append(self.guard.finish())
-        released, model_text = "".join(self.released), "".join(self.received)
-        if self.guard.hit is not None:
-            line = replacement_line(self.persona, self.guard.hit.kind)
-            return Outcome(REPLACED, text=line, released=released, model_text=model_text, hit=self.guard.hit,
-                           called=True)
-        return Outcome(_POLICY_ACTIONS[self.policy.action], text=released, released=released, model_text=model_text,
-                       called=True)
+        shown, model_text = "".join(self.shown), "".join(self.received)
+        ending = self.gate.ending(self.persona)
+        if ending is not None:
+            return Outcome(ending.action, text=ending.text, released=shown, model_text=model_text,
+                           hit=self.gate.hit, called=True)
+        return Outcome(self.screening.action, text=shown, released=shown, model_text=model_text, called=True)
 
     def failed(self, message: str) -> Outcome:
-        # Only what the guard had already released, as a failed reply keeps its partial text.
-        released = "".join(self.released)
-        return Outcome(FAILED, text=released, released=released, model_text="".join(self.received),
-                       hit=self.guard.hit, error=message, called=True)
+        # Only what had reached the page, as a failed reply keeps its partial text.
+        shown = "".join(self.shown)
+        return Outcome(FAILED, text=shown, released=shown, model_text="".join(self.received),
+                       hit=self.gate.hit, error=message, called=True)
 
 
 # --- judging ---------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Run labelled prompts through the whole guard path with a scripted model, and score it (`guardeval`).
 
-Per item and behaviour: input guard → (refuse/canned: the persona's signature line, no model call) →
-prompt builder → scripted model → output guard, fed in small chunks → the text the user would see.
+Per item and behaviour, through the guarded-reply core the site uses (chat/guard/reply.py): input guard →
+(refuse/canned: the persona's signature line, no model call) → prompt builder → scripted model → output
+guard, fed in small chunks → the text the user would see. The scripted model has no judge.
 An item is one message (`prompt`) or a conversation (`turns`): the label applies to its last user message,
 and the earlier turns reach the guard and the prompt builder as the site passes them (`run_item`).
 Definitions of every figure are in docs/guard.md.
@@ -18,12 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+
 from chat.guard import scripted
 from chat.guard.categories import ANACHRONISM, HIJACK, JAILBREAK, LEAK, RENAME, ROLE_SWAP, UNSAFE
-from chat.guard.input import Verdict, classify
+from chat.guard.input import Verdict
 from chat.guard.output import OutputGuard, public_lines, stream_compact
-from chat.guard.policy import REFUSE, Policy, policy_for, replacement_line, signature_line
-from chat.prompting import REFUSED_PLACEHOLDER, PromptInputs, Turn, build_prompt
+from chat.guard.policy import REFUSE, Policy
+from chat.guard.reply import OutputGate, output_guard, replay, screen
+from chat.prompting import REFUSED_PLACEHOLDER, PromptInputs, Turn, build_prompt, confidential_text
 from personas.models import Persona
 
 # Which verdicts count as detecting an item of each attack category of the dev set.
@@ -290,12 +294,11 @@ def conversation_turns(item: Item, persona: Persona) -> list[Turn]:
         if answered:
             turns.append(Turn("user", text))
         else:
-            verdict = classify(text, persona, history=tuple(users[-GUARD_HISTORY:]))
-            policy = policy_for(verdict)
-            if policy.canned:
-                refused = policy.action == REFUSE
+            screening = screen(text, persona, history=tuple(users[-GUARD_HISTORY:]))
+            if screening.canned:
+                refused = screening.policy.action == REFUSE
                 turns += [Turn("user", REFUSED_PLACEHOLDER if refused else text),
-                          Turn("assistant", signature_line(persona, verdict.category))]
+                          Turn("assistant", screening.line(persona))]
             else:
                 turns += [Turn("user", text), Turn("assistant", scripted.reply("benign", [], persona))]
         users.append(text)
@@ -311,32 +314,26 @@ def run_item(item: Item, persona: Persona, behaviour: str, *, chunk: int = 3,
     (default `conversation_turns(item, persona)`; pass them to reuse one history across behaviours)."""
     canary = "gy-" + hashlib.sha256(f"{item.id}:{behaviour}".encode()).hexdigest()[:12]
     started = time.perf_counter()
-    verdict = classify(item.prompt, persona, history=item.guard_history())
-    policy = policy_for(verdict)
+    screening = screen(item.prompt, persona, history=item.guard_history())
+    verdict, policy = screening.verdict, screening.policy
     elapsed = time.perf_counter() - started
-    if policy.canned:
-        line = signature_line(persona, verdict.category)
-        return Run(item, behaviour, verdict, policy, line, "", None, canary, "", elapsed * 1000)
+    if screening.canned:
+        return Run(item, behaviour, verdict, policy, screening.line(persona), "", None, canary, "", elapsed * 1000)
 
     if turns is None:
         turns = conversation_turns(item, persona) if item.history else ()
     messages = build_messages(persona, item.prompt, canary, policy.note, turns)
+    # Scored against the whole system part (stricter than the guard, which sees only what is confidential).
     system_text = "\n".join(m["content"] for m in messages if m["role"] == "system")
     reply, payloads = scripted.respond(scripted.acting(behaviour, item.is_attack), messages, persona)
     started = time.perf_counter()
-    guard = OutputGuard(persona_name=persona.name, aliases=(persona.nickname,), canary=canary, system_text=system_text,
-                        cutoff_year=persona.knowledge_cutoff, allowed=public_lines(persona))
-    released = []
-    for delta in scripted.chunks(reply, chunk):
-        released.append(guard.feed(delta))
-        if guard.hit:
-            break
-    else:
-        released.append(guard.finish())
+    gate = OutputGate(output_guard(persona, canary=canary, confidential=confidential_text(persona, None, None, canary),
+                                   cutoff_year=persona.knowledge_cutoff, holdback=settings.OUTPUT_GUARD_HOLDBACK))
+    model_text = replay(gate, scripted.chunks(reply, chunk))
     elapsed += time.perf_counter() - started
-    model_text = "".join(released)
-    shown = model_text + replacement_line(persona, guard.hit.kind) if guard.hit else model_text
-    return Run(item, behaviour, verdict, policy, shown, model_text, guard.hit.kind if guard.hit else None, canary,
+    ending = gate.ending(persona)
+    shown = model_text + ending.text if ending else model_text
+    return Run(item, behaviour, verdict, policy, shown, model_text, gate.hit.kind if gate.hit else None, canary,
                system_text, elapsed * 1000, tuple(payloads))
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from django.core.management import call_command
 
-from chat.guard import evaluation, scripted
+from chat.guard import evaluation, reply, scripted
 from chat.guard.evaluation import Item, Said, conversation_turns, load_items, run_item
 from chat.guard.input import Verdict
 from chat.guard.policy import signature_line
@@ -100,7 +100,7 @@ def test_classify_gets_the_last_message_and_the_recent_user_turns(monkeypatch, l
         calls.append((text, tuple(history)))
         return Verdict("in_scope", 1.0, "")
 
-    monkeypatch.setattr(evaluation, "classify", spy)
+    monkeypatch.setattr(reply, "classify", spy)  # the guarded-reply core guardeval runs through
     run_item(Item(1, "S", "harmless_in_scope", prompt, False, history=history), li_bai, "benign")
     assert calls[0] == (prompt, expected_history)  # the scored message
     users = [said.text for said in history]

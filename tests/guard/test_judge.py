@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from chat.guard.input import Verdict
-from chat.guard.judge import enabled, is_borderline, judge
+from chat.guard.judge import enabled, judge
+from chat.guard.reply import is_borderline
 from tests.fakes.upstream import json_reply, sse_reply
 from tests.providers import PATH, config, reply_parts, shared_client  # noqa: F401  (fixture)
 
