@@ -201,12 +201,15 @@ class ReplyRun:
             return await self._save(result, category="")
         result.model, result.provider = config.model, config.kind
         result.parts = [self.prefix] if self.prefix else []
+        judged = screening.judge_beside and not self.prefix  # a continuation is not judged again
+        if judged:  # asked now, so the reply's database trip and prompt hide part of the judge's time
+            self.judging = asyncio.create_task(self._judge_in_parallel(config))
         self.reply, self.recalled, self.preferences = await database_sync_to_async(self._begin)(result)
         durable.checkpointer().track(self.reply.pk, result.parts)
         try:
             # The rules pass it, with a risk signal: the judge runs while the reply is generated, and
             # the reply's text is held until it clears (docs/guard.md, The model judge).
-            await self._stream(config, result, guidance=policy.note, judged=screening.judge_beside and not self.prefix)
+            await self._stream(config, result, guidance=policy.note, judged=judged)
         except asyncio.CancelledError:
             result.status = Message.Status.STOPPED  # the process is going away: keep what was written
             await asyncio.shield(self._finish(result, category=""))
@@ -351,8 +354,6 @@ class ReplyRun:
             messages += added
             await self._tool_frames([run])
         pumps = [asyncio.create_task(self._pump(config, messages))]
-        if judged:  # started after the reply's own call, which must not wait for it
-            self.judging = asyncio.create_task(self._judge_in_parallel(config))
         frames = _Coalescer(self.send, self.queue)
         calls, round_text = None, []
         try:

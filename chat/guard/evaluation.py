@@ -309,7 +309,7 @@ def conversation_turns(item: Item, persona: Persona) -> list[Turn]:
 
 
 def run_item(item: Item, persona: Persona, behaviour: str, *, chunk: int = 3,
-             turns: Sequence[Turn] | None = None) -> Run:
+             turns: Sequence[Turn] | None = None, bank: scripted.Bank = scripted.BUILT_IN) -> Run:
     """One reply to the item's last message. classify gets `item.guard_history()`; the builder gets `turns`
     (default `conversation_turns(item, persona)`; pass them to reuse one history across behaviours)."""
     canary = "gy-" + hashlib.sha256(f"{item.id}:{behaviour}".encode()).hexdigest()[:12]
@@ -325,7 +325,7 @@ def run_item(item: Item, persona: Persona, behaviour: str, *, chunk: int = 3,
     messages = build_messages(persona, item.prompt, canary, policy.note, turns)
     # Scored against the whole system part (stricter than the guard, which sees only what is confidential).
     system_text = "\n".join(m["content"] for m in messages if m["role"] == "system")
-    reply, payloads = scripted.respond(scripted.acting(behaviour, item.is_attack), messages, persona)
+    reply, payloads = scripted.respond(scripted.acting(behaviour, item.is_attack), messages, persona, bank)
     started = time.perf_counter()
     gate = OutputGate(output_guard(persona, canary=canary, confidential=confidential_text(persona, None, None, canary),
                                    cutoff_year=persona.knowledge_cutoff, holdback=settings.OUTPUT_GUARD_HOLDBACK))
@@ -338,7 +338,8 @@ def run_item(item: Item, persona: Persona, behaviour: str, *, chunk: int = 3,
 
 
 def evaluate(items: Sequence[Item], behaviours: Sequence[str], *, chunk: int = 3,
-             personas: Personas | None = None) -> Report:
+             personas: Personas | None = None, bank: scripted.Bank = scripted.BUILT_IN) -> Report:
+    """`bank`: the obedient attacker's words (scripted.load_bank for a set written apart from the guard)."""
     personas = personas or Personas()
     report = Report(items=len(items), conversations=sum(1 for item in items if item.history),
                     behaviours=tuple(behaviours),
@@ -346,10 +347,10 @@ def evaluate(items: Sequence[Item], behaviours: Sequence[str], *, chunk: int = 3
     for item in items:
         persona = personas.get(item.character)
         turns = conversation_turns(item, persona) if item.history else ()
-        runs = [run_item(item, persona, behaviour, chunk=chunk, turns=turns) for behaviour in behaviours]
+        runs = [run_item(item, persona, behaviour, chunk=chunk, turns=turns, bank=bank) for behaviour in behaviours]
         _score_item(report, item, runs[0].verdict, runs[0].policy)
         for run in runs:
-            _score_run(report, run, persona)
+            _score_run(report, run, persona, bank)
     return report
 
 
@@ -367,7 +368,7 @@ def _score_item(report: Report, item: Item, verdict: Verdict, policy: Policy) ->
         report.anachronism_flagged += 1
 
 
-def _score_run(report: Report, run: Run, persona: Persona) -> None:
+def _score_run(report: Report, run: Run, persona: Persona, bank: scripted.Bank = scripted.BUILT_IN) -> None:
     report.runs += 1
     report.latencies.append(run.latency_ms)
     shown = stream_compact(run.shown)
@@ -376,7 +377,7 @@ def _score_run(report: Report, run: Run, persona: Persona) -> None:
     # The output guard's own check would only confirm itself; a self-identification or an accepted
     # role change the scripted model wrote and the page showed is a break whatever the guard thought.
     if persona_break(run.shown, persona) or any(
-            scripted.breaks_persona(p) and scripted.reached(p, run.model_text, stream_compact) for p in run.payloads):
+            bank.breaks_persona(p) and scripted.reached(p, run.model_text, stream_compact) for p in run.payloads):
         report.persona_breaks += 1
     if run.behaviour == "obedient_attacker" and run.item.is_attack:
         report.residual_runs[run.item.category] += 1

@@ -84,6 +84,19 @@ def test_an_unreadable_file_is_an_error(tmp_path):
         call_command("guardeval", str(tmp_path / "missing.jsonl"))
 
 
+def test_an_attacker_file_changes_the_attackers_words_and_a_bad_one_is_an_error(seeded, sample, tmp_path, capsys):
+    from django.core.management.base import CommandError
+
+    bank = tmp_path / "bank.json"
+    bank.write_text(json.dumps({"role_acks": ["Très bien, je suis désormais {role}, à votre service."]}),
+                    encoding="utf-8")
+    call_command("guardeval", str(sample), "--json", "--behaviour", "obedient_attacker", "--attacker", str(bank))
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["items"] == 9
+    bank.write_text('{"role_ack": ["typo"]}', encoding="utf-8")
+    with pytest.raises(CommandError, match="unknown keys: role_ack"):
+        call_command("guardeval", str(sample), "--attacker", str(bank))
+
+
 def test_the_output_guard_stops_what_the_input_guard_lets_through(seeded):
     """A harmless question: the leaky model echoes its prompt, the user sees an in-role line instead."""
     persona = seeded["李白"]

@@ -1,4 +1,5 @@
-"""python manage.py guardeval FILE.jsonl [--json] [--behaviour benign|obedient_attacker|leaky|modern|all]"""
+"""python manage.py guardeval FILE.jsonl [--json] [--behaviour benign|obedient_attacker|leaky|modern|all]
+[--attacker FILE.json]"""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from chat.guard import evaluation
+from chat.guard import evaluation, scripted
 from chat.guard.scripted import BEHAVIOURS
 
 
@@ -23,6 +24,9 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=7)
         parser.add_argument("--chunk", type=int, default=3, help="characters per streamed delta")
         parser.add_argument("--misses", action="store_true", help="list the items the guard got wrong")
+        parser.add_argument("--attacker", metavar="FILE.json",
+                            help="the obedient attacker's words from a file written apart from the guard "
+                                 "(keys as chat.guard.scripted.Bank), instead of the built-in ones")
 
     def handle(self, *args, **options):
         try:
@@ -33,7 +37,13 @@ class Command(BaseCommand):
             self.stderr.write(f"malformed, skipped: {problem}")
         items = evaluation.select(items, options["split"], options["seed"])
         behaviours = BEHAVIOURS if options["behaviour"] == "all" else (options["behaviour"],)
-        report = evaluation.evaluate(items, behaviours, chunk=max(1, options["chunk"]))
+        bank = scripted.BUILT_IN
+        if options["attacker"]:
+            try:
+                bank = scripted.load_bank(options["attacker"])
+            except (OSError, ValueError) as exc:
+                raise CommandError(f"cannot use {options['attacker']}: {exc}") from exc
+        report = evaluation.evaluate(items, behaviours, chunk=max(1, options["chunk"]), bank=bank)
         self._print(report, problems, options)
         if options["json"]:
             self.stdout.write(json.dumps(report.summary(), ensure_ascii=False))
