@@ -7,7 +7,7 @@ MANAGE := $(BIN)/python manage.py
 # Defined before the first rule that names it (a prerequisite list is expanded when it is read).
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test lint test-real-model setup test-setup browser postgres check-migrations clean css css-check fonts lighthouse
+.PHONY: run test lint test-real-model setup test-setup browser postgres redis check-migrations clean css css-check fonts lighthouse
 
 # The site and the image worker together; Ctrl-C (or the end of daphne) stops both.
 run: setup
@@ -55,7 +55,7 @@ setup: $(VENV)/.installed .env
 	$(MANAGE) envcredentials
 	$(MANAGE) collectstatic --noinput --verbosity 0
 
-test-setup: setup $(VENV)/.installed-test browser postgres $(NODE_STAMP)
+test-setup: setup $(VENV)/.installed-test browser postgres redis $(NODE_STAMP)
 
 # Browser tests drive Debian's Chromium (Playwright never downloads a browser here).
 browser:
@@ -64,6 +64,10 @@ browser:
 # The PostgreSQL tests start a throwaway server from Debian's postgresql package.
 postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+# The Redis tests (tests/redis) start a throwaway server from Debian's redis-server package.
+redis:
+	@test -x /usr/bin/redis-server || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
 # --- front end: build-time only; the built CSS and font slices are committed ----------------------
 # Node is needed to change the look, never to run the site.
