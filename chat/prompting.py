@@ -272,6 +272,7 @@ class PromptInputs:
     budget_tokens: int
     partner: Persona | None = None
     reply_max_tokens: int = 0
+    request_tokens: int = 0  # the most a request's prompt may carry (0: only the context budget bounds it)
     continue_from: str = ""  # the figure's unfinished reply to the new message, to be carried on
 
 
@@ -376,6 +377,8 @@ def _truncate_middle(text: str, room: int) -> str:
 def build_prompt(inputs: PromptInputs) -> PromptResult:
     persona = inputs.persona
     limit = inputs.budget_tokens - inputs.reply_max_tokens
+    if inputs.request_tokens:  # a recent window, the summary and recall: older turns live in the summary
+        limit = min(limit, inputs.request_tokens)
     system = _system(system_prompt_text(persona, inputs.life_stage, inputs.style, inputs.canary, inputs.partner))
     preferences = _preferences_block(inputs.preferences)
     summary = _summary_block(inputs.summary)

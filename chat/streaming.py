@@ -310,7 +310,7 @@ class ReplyRun:
             turns=turns_from_messages(turns, persona=conversation.persona, partner=conversation.partner),
             new_message=new_message, summary=summary_for(conversation, self.branch), canary=conversation.canary,
             memories=self.recalled.memories, exchanges=self.recalled.exchanges, preferences=self.preferences,
-            guidance=guidance, budget_tokens=settings.PROMPT_TOKEN_BUDGET, reply_max_tokens=settings.REPLY_MAX_TOKENS,
+            guidance=guidance, budget_tokens=settings.PROMPT_TOKEN_BUDGET, request_tokens=settings.PROMPT_REQUEST_TOKENS, reply_max_tokens=settings.REPLY_MAX_TOKENS,
             continue_from=self.prefix,
         )).messages
 

@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.utils import timezone
 
 from chat.background import start_once
@@ -32,7 +33,9 @@ logger = logging.getLogger(__name__)
 SUMMARY_EVERY = 12  # fold again once this many unfolded messages have piled up
 KEEP_RECENT = 6  # the newest messages stay out of the summary (they are in the prompt anyway)
 MAX_FOLD = 60  # one refresh folds at most this many messages; a long backlog catches up over several
-COMFORTABLE_TOKENS = 8000  # a branch that fits in this needs no summary: all of it reaches the prompt
+# A branch under this share of PROMPT_REQUEST_TOKENS needs no summary: all of it reaches the prompt
+# beside the figure's own part (about 3,000 tokens) and recall.
+COMFORTABLE_SHARE = 0.5
 SUMMARY_MAX_CHARS = 300
 STORED_MAX_CHARS = 600  # a model that overshoots is cut here rather than trusted to stop
 MESSAGE_MAX_CHARS = 800  # one long message is shortened in the transcript the summariser reads
@@ -57,7 +60,7 @@ def summary_due(conversation: Conversation, branch: Sequence[Message]) -> bool:
     foldable = len(branch) - KEEP_RECENT - _unfolded_start(conversation, branch)
     if foldable < SUMMARY_EVERY:
         return False
-    return sum(estimate_tokens(m.content) for m in branch) > COMFORTABLE_TOKENS
+    return sum(estimate_tokens(m.content) for m in branch) > settings.PROMPT_REQUEST_TOKENS * COMFORTABLE_SHARE
 
 
 def _shorten(text: str, limit: int = MESSAGE_MAX_CHARS) -> str:

@@ -156,7 +156,10 @@ GUARD_JUDGE_TIMEOUT = env_float("GUARD_JUDGE_TIMEOUT", 5.0)
 # Characters of a streamed reply held back so that a persona break is caught before any of it shows.
 # The canary and copied instructions are tracked exactly whatever this is; the cost is first-text delay.
 OUTPUT_GUARD_HOLDBACK = env_int("OUTPUT_GUARD_HOLDBACK", 24)
-PROMPT_TOKEN_BUDGET = env_int("PROMPT_TOKEN_BUDGET", 24000)
+PROMPT_TOKEN_BUDGET = env_int("PROMPT_TOKEN_BUDGET", 24000)  # the model's context we may fill, reply included
+# The most one request's prompt carries: a recent window, the rolling summary and recall; what is older
+# lives in the summary (docs/prompting.md, "The figure: turn 300"). The cost of every request.
+PROMPT_REQUEST_TOKENS = env_int("PROMPT_REQUEST_TOKENS", 8000)
 # Automatic memory extraction (docs/memory.md): site-wide switch (each user can also turn it off),
 # and whether leaving a conversation with new messages runs it.
 MEMORY_EXTRACTION = env_bool("MEMORY_EXTRACTION", True)

@@ -183,7 +183,7 @@ class PersonaAdmin(admin.ModelAdmin):
         system = system_prompt_text(persona, life_stage, style, canary=PREVIEW_CANARY)
         result = build_prompt(PromptInputs(
             persona=persona, life_stage=life_stage, style=style, new_message=message, canary=PREVIEW_CANARY,
-            budget_tokens=settings.PROMPT_TOKEN_BUDGET, reply_max_tokens=settings.REPLY_MAX_TOKENS,
+            budget_tokens=settings.PROMPT_TOKEN_BUDGET, request_tokens=settings.PROMPT_REQUEST_TOKENS, reply_max_tokens=settings.REPLY_MAX_TOKENS,
         ))
         messages_shown = [{"role": ROLE_LABELS.get(m["role"], m["role"]), "content": m["content"],
                            "tokens": estimate_tokens(m["content"])} for m in result.messages]

@@ -184,7 +184,7 @@ class _Setting:
     def messages(self, prompt: str, guidance: str) -> list[dict[str, str]]:
         return build_prompt(PromptInputs(
             persona=self.persona, life_stage=self.life_stage, style=self.style, new_message=prompt,
-            canary=self.canary, guidance=guidance, budget_tokens=settings.PROMPT_TOKEN_BUDGET,
+            canary=self.canary, guidance=guidance, budget_tokens=settings.PROMPT_TOKEN_BUDGET, request_tokens=settings.PROMPT_REQUEST_TOKENS,
             reply_max_tokens=PROBE_MAX_TOKENS,
         )).messages
 

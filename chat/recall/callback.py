@@ -83,7 +83,7 @@ def callback_messages(conversation: Conversation, previous: Previous) -> list[di
     return build_prompt(PromptInputs(
         persona=conversation.persona, life_stage=conversation.life_stage, style=conversation.style_preset,
         summary=previous.summary, exchanges=previous.exchanges, canary=conversation.canary, guidance=guidance,
-        new_message="（再次来访，尚未开口）", budget_tokens=settings.PROMPT_TOKEN_BUDGET, reply_max_tokens=MAX_TOKENS,
+        new_message="（再次来访，尚未开口）", budget_tokens=settings.PROMPT_TOKEN_BUDGET, request_tokens=settings.PROMPT_REQUEST_TOKENS, reply_max_tokens=MAX_TOKENS,
     )).messages
 
 

@@ -142,7 +142,7 @@ async def test_a_long_conversation_is_summarised_in_the_background_and_the_summa
     # race it for the scripted replies.
     settings.MEMORY_EXTRACTION = False
 
-    monkeypatch.setattr(chat.summary, "COMFORTABLE_TOKENS", 0)
+    monkeypatch.setattr(chat.summary, "COMFORTABLE_SHARE", 0)
     monkeypatch.setattr(chat.summary, "SUMMARY_EVERY", 4)
 
     @database_sync_to_async

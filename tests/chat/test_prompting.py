@@ -8,6 +8,7 @@ import re
 import unicodedata
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 from chat import services
@@ -38,6 +39,7 @@ pytestmark = pytest.mark.django_db
 
 CANARY = "gy-0123456789ab"
 BUDGET, REPLY = 24000, 2048
+REQUEST = settings.PROMPT_REQUEST_TOKENS  # the site's default cap on one request's prompt
 
 
 @pytest.fixture
@@ -221,13 +223,14 @@ def test_prompt_tokens_never_pass_budget_minus_reply(li_bai, budget, reply):
 
 
 def test_turn_300_fits_the_budget_while_the_turn_2_fact_lives_in_the_summary(li_bai):
+    assert REQUEST == 8000
     history = long_conversation(300)
     assert history[3].content == FACT_TURN_2  # greeting, user 1, reply 1, user 2
     for turn in range(1, 301):
         before, new = history[: 2 * turn - 1], history[2 * turn - 1]
-        result = build_prompt(inputs(li_bai, turns=before, new_message=new.content,
+        result = build_prompt(inputs(li_bai, turns=before, new_message=new.content, request_tokens=REQUEST,
                                      summary=SUMMARY_AT_300 if turn > 40 else ""))
-        assert result.prompt_tokens <= BUDGET - REPLY, turn
+        assert result.prompt_tokens <= REQUEST, turn
     summary_block = result.messages[1]["content"]
     assert summary_block.startswith("此前对话的摘要（资料）") and "林晓" in summary_block and "黄鹤楼研学" in summary_block
     assert result.dropped_turns > 300  # turn 2 itself is long gone from the window

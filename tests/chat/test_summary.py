@@ -68,8 +68,8 @@ def _branch(sizes: list[int]) -> list[SimpleNamespace]:
 
 @pytest.mark.parametrize("sizes,through,due", [
     ([300] * 17, None, False),  # 11 foldable: not yet
-    ([300] * 18, None, False),  # 12 foldable but 5,400 characters: all of it still fits
-    ([600] * 18, None, True),  # 12 foldable and over 8,000 tokens
+    ([150] * 18, None, False),  # 12 foldable but 2,700 characters: all of it still fits
+    ([600] * 18, None, True),  # 12 foldable and over half of PROMPT_REQUEST_TOKENS (4,000 tokens)
     ([600] * 40, 20, True),  # 14 foldable beyond the summary
     ([600] * 40, 23, False),  # 11 foldable beyond the summary
     ([600] * 40, 999, True),  # a summary from another branch counts for nothing

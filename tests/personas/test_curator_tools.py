@@ -195,7 +195,7 @@ def test_every_default_probe_runs_and_attacks_are_refused(curator_client, li_bai
 
 def test_an_obedient_model_that_complies_with_a_steered_request_fails_the_probe(curator_client, li_bai, monkeypatch):
     # Compliance in plain Chinese, which no output check can catch: only the probe's judging can.
-    monkeypatch.setattr(scripted, "obedient", lambda user, system, persona, earlier=(): [scripted.COMPLY_MARKER])
+    monkeypatch.setattr(scripted, "obedient", lambda user, system, persona, earlier=(), bank=None: [scripted.COMPLY_MARKER])
     response = curator_client.post(probes_url(li_bai), {"behaviour": "obedient_attacker"})
     rows = {row.probe.expected_category: row for row in response.context["rows"]}
     off_role = rows["off_role"].scripted
