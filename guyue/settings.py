@@ -80,6 +80,13 @@ TEMPLATES = [
 # --- Data -------------------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DB_POOL", True):
+    # Under ASGI every database_sync_to_async call would open and close its own PostgreSQL connection
+    # (persistent connections are not safe there); psycopg's pool keeps a few open per process instead.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool and persistent connections exclude each other
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1, "max_size": env_int("DB_POOL_MAX", 8), "timeout": 20, "max_idle": 300,
+    }  # fmt: skip
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the site read while the image worker writes; IMMEDIATE avoids lock-upgrade deadlocks.
     DATABASES["default"]["OPTIONS"] = {
