@@ -91,12 +91,6 @@ def resolve_config(user) -> ProviderConfig | None:
     return provider_config(credential) if credential else None
 
 
-@database_sync_to_async
-def resolve_credential(user) -> tuple[ApiCredential | None, ProviderConfig | None]:
-    credential = credential_resolve(user)
-    return credential, (provider_config(credential) if credential else None)
-
-
 def key_rejected(error: ProviderError) -> bool:
     """A 401 (or the provider's own "invalid key" code) says the key itself is bad, not the request."""
     return error.kind == "auth" and (error.status == 401 or (error.code or "").lower() in INVALID_KEY_CODES)
@@ -183,28 +177,21 @@ class ReplyRun:
         screening = await settle(screen(self.question.content, persona, history=earlier, judge_on=judge.enabled()),
                                  self._ask_judge, settings.GUARD_JUDGE_TIMEOUT)
         verdict, policy = screening.verdict, screening.policy
-        if verdict.category != IN_SCOPE and self.question.guard_category != verdict.category:
-            await database_sync_to_async(services.message_flag)(message=self.question, category=verdict.category)
+        # What the input guard made of the question, written in the same trip as the rest.
+        flag = verdict.category if verdict.category not in (IN_SCOPE, self.question.guard_category) else ""
         if screening.canned and not self.prefix:  # answered in role by the site itself: no key, nothing leaves
             line = screening.line(persona)
             await self.send({"type": "delta", "text": line})
             return await self._save(ReplyResult(parts=[line], provider="guard", guard_action=screening.action),
-                                    category=verdict.category)
-        result = ReplyResult(guard_action=_saved_action(screening.action))
-        try:
-            credential, config = await resolve_credential(self.user)
-        except UnsafeURL:
-            credential, config, result.error_kind = None, None, "bad_request"
-        if config is None:
-            result.status, result.error_kind = Message.Status.ERROR, result.error_kind or "no_key"
-            result.parts = [self.prefix] if self.prefix else []
-            return await self._save(result, category="")
-        result.model, result.provider = config.model, config.kind
-        result.parts = [self.prefix] if self.prefix else []
+                                    category=verdict.category, flag=flag)
+        result = ReplyResult(guard_action=_saved_action(screening.action), parts=[self.prefix] if self.prefix else [])
+        begun = await database_sync_to_async(self._begin)(result, flag)
+        if isinstance(begun, Message):  # no usable key: the error reply is saved already
+            return begun
+        credential, config = begun
         judged = screening.judge_beside and not self.prefix  # a continuation is not judged again
-        if judged:  # asked now, so the reply's database trip and prompt hide part of the judge's time
+        if judged:  # asked now, so building the prompt hides a little of the judge's time
             self.judging = asyncio.create_task(self._judge_in_parallel(config))
-        self.reply, self.recalled, self.preferences = await database_sync_to_async(self._begin)(result)
         durable.checkpointer().track(self.reply.pk, result.parts)
         try:
             # The rules pass it, with a risk signal: the judge runs while the reply is generated, and
@@ -233,15 +220,27 @@ class ReplyRun:
             self._maybe_extract(config, reply)
         return reply
 
-    def _begin(self, result: ReplyResult) -> tuple[Message, Recalled, str]:
-        """One trip to the database before the call: what the figure remembers, how the user wants it
-        to talk, and the reply's own row (so a crash from here on loses at most a checkpoint)."""
-        recalled, preferences = self._recall()
-        reply = services.reply_begin(
+    def _begin(self, result: ReplyResult, flag: str) -> Message | tuple[ApiCredential, ProviderConfig]:
+        """The one trip to the database before the call: the question's guard category, the key, what
+        the figure remembers, how the user wants it to talk, and the reply's own row (so a crash from
+        here on loses at most a checkpoint). Without a usable key, the error reply, saved."""
+        if flag:
+            services.message_flag(message=self.question, category=flag)
+        try:
+            credential = credential_resolve(self.user)
+            config = provider_config(credential) if credential else None
+        except UnsafeURL:
+            credential, config, result.error_kind = None, None, "bad_request"
+        if config is None:
+            result.status, result.error_kind = Message.Status.ERROR, result.error_kind or "no_key"
+            return self._save_sync(result, "")
+        result.model, result.provider = config.model, config.kind
+        self.recalled, self.preferences = self._recall()
+        self.reply = services.reply_begin(
             conversation=self.conversation, parent=self.parent, model=result.model, provider=result.provider,
             speaker=self.speaker if self.conversation.partner_id else None, content=self.prefix,
         )
-        return reply, recalled, preferences
+        return credential, config
 
     async def _finish(self, result: ReplyResult, *, category: str) -> Message:
         durable.checkpointer().untrack(self.reply.pk)
@@ -282,11 +281,13 @@ class ReplyRun:
             return None
         return await judge.judge(self.question.content, self.speaker, config) if config is not None else None
 
-    async def _save(self, result: ReplyResult, *, category: str) -> Message:
+    async def _save(self, result: ReplyResult, *, category: str, flag: str = "") -> Message:
         """A reply that never streamed (a line of the site's own, or no key): written once."""
-        return await database_sync_to_async(self._save_sync)(result, category)
+        return await database_sync_to_async(self._save_sync)(result, category, flag)
 
-    def _save_sync(self, result: ReplyResult, category: str) -> Message:
+    def _save_sync(self, result: ReplyResult, category: str, flag: str = "") -> Message:
+        if flag:
+            services.message_flag(message=self.question, category=flag)
         reply = services.reply_save(
             conversation=self.conversation, parent=self.parent, content="".join(result.parts),
             status=result.status, error_kind=result.error_kind, model=result.model, provider=result.provider,
