@@ -375,11 +375,27 @@ def _until_clause_end(text: str, start: int) -> str:
     return text[start:end.start() if end else len(text)][:16]
 
 
+# What follows a naming phrase in a question about the name rather than a change of it.
+_NAME_QUESTION = re.compile(fold_pattern(r"什么|啥|怎么|为什么|哪|谁|如何|有何|何意|由来|吗|么|几|多少"))
+
+
+def _rest_of_clause(text: str, start: int) -> str:
+    end = _CLAUSE_SPLIT.search(text, start)
+    return text[start:end.start() if end else len(text)]
+
+
 def _rename(msg: _Message, scores: _Scores) -> None:
     for rule, match in msg.hits(r.RENAME_RULES):
-        after = _until_clause_end(match.string, match.end())
-        if rule.label != "否认本名" and (msg.names_in(after) or msg.names_in(match.group())):
-            continue  # "我叫你太白兄" keeps the figure's own name
+        if rule.label == "弃用本名":  # "别再自称李白": only about the figure's own name
+            own = match.groupdict().get("own")
+            if own is not None and not msg.names_in(own):
+                continue
+        elif rule.label != "否认本名":
+            after = _until_clause_end(match.string, match.end())
+            if msg.names_in(after) or msg.names_in(match.group()):
+                continue  # "我叫你太白兄" keeps the figure's own name
+        if _NAME_QUESTION.search(_rest_of_clause(match.string, match.end())):
+            continue  # "你的名字是怎么来的？" asks about the name
         scores.add(RENAME, rule.weight, match.group())
 
 
