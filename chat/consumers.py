@@ -26,6 +26,7 @@ from chat.tree import Tree
 from guyue import ratelimit
 
 logger = logging.getLogger(__name__)
+INTERNAL_MESSAGE = "本站内部出错，请求没有完成，请稍后再试。"
 
 
 @database_sync_to_async
@@ -119,7 +120,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self._refuse(exc.code, str(exc))
         except Exception:
             logger.exception("frame %s in conversation %s failed", frame.type, self.conversation_id)
-            await self._refuse("internal", "本站内部出错，请求没有完成，请稍后再试。")
+            await self._refuse("internal", INTERNAL_MESSAGE)
         finally:
             if self.lock_pending:  # taken, but no reply started that would release it
                 self.lock_pending = False
@@ -143,19 +144,25 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         await self._refresh(frame.parent_id)
         parent = self.branch[-1] if self.branch else None
+        speakers = addressees(self.conversation, frame.to, text)
+        if remember_request(text) is None:
+            # Checked here, saved by the reply in its one trip to the database before the call.
+            question = services.user_message_new(conversation=self.conversation, text=text, parent=parent)
+            await self._start(question, branch=[*self.branch, question], announce=True, speakers=speakers,
+                              tool_request=tool_request)
+            return
+        # A "记住……" message is saved first, for the memory it leaves.
         user_message = await database_sync_to_async(services.message_add_user)(
             conversation=self.conversation, text=text, parent=parent
         )
-        if remember_request(text) is not None:  # only a "记住……" message costs a trip to the database thread
-            try:
-                memory = await database_sync_to_async(remember_from_message)(
-                    owner=self.user, conversation=self.conversation, message=user_message
-                )
-            except services.MessageRejected as exc:  # not kept (an attack, too long); the figure still answers
-                await self._emit({"type": "memory_refused", "message": str(exc)})
-            else:
-                await self._emit({"type": "memory_saved", "memory_id": memory.pk, "content": memory.content})
-        speakers = addressees(self.conversation, frame.to, text)
+        try:
+            memory = await database_sync_to_async(remember_from_message)(
+                owner=self.user, conversation=self.conversation, message=user_message
+            )
+        except services.MessageRejected as exc:  # not kept (an attack, too long); the figure still answers
+            await self._emit({"type": "memory_refused", "message": str(exc)})
+        else:
+            await self._emit({"type": "memory_saved", "memory_id": memory.pk, "content": memory.content})
         await self._start(user_message, branch=[*self.branch, user_message], announce=True, speakers=speakers,
                           tool_request=tool_request)
 
@@ -248,19 +255,29 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _start(self, parent: Message, *, branch: list[Message], announce: bool, speakers: list,
                      tool_request: ToolRequest | None = None, prefix: str = "") -> None:
-        self._add_to_tree(parent)
-        if announce:  # a new user message: the page shows it before the reply starts
-            await self._emit({"type": "message", "message": await self._payload(parent)})
         self.send_frames = True
+        if parent.pk is None:  # a new question: the reply saves it, then the page is shown it
+            later = self._announce
+        else:
+            later = None
+            if announce:
+                await self._announce(parent)
+            else:
+                self._add_to_tree(parent)
         # Tools serve the first figure's answer.
-        self.run = self._run_for(branch, speakers[0], tool_request, prefix=prefix)
+        self.run = self._run_for(branch, speakers[0], tool_request, prefix=prefix, announce=later)
         self.task = asyncio.create_task(self._reply(branch, speakers))
         self.lock_pending = False  # the task releases it now
 
+    async def _announce(self, message: Message) -> None:
+        """A new user message: the page shows it before the reply starts."""
+        self._add_to_tree(message)
+        await self._emit({"type": "message", "message": await self._payload(message)})
+
     def _run_for(self, branch: list[Message], speaker, tool_request: ToolRequest | None = None,
-                 prefix: str = "") -> ReplyRun:
+                 prefix: str = "", announce=None) -> ReplyRun:
         return ReplyRun(user=self.user, conversation=self.conversation, parent=branch[-1], branch=branch,
-                        send=self._emit, speaker=speaker, tool_request=tool_request, prefix=prefix)
+                        send=self._emit, speaker=speaker, tool_request=tool_request, prefix=prefix, announce=announce)
 
     async def _hold_lock(self) -> None:
         while True:
@@ -282,6 +299,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                     break  # a stop, or a failure, ends the whole turn
         except Exception:
             logger.exception("reply for conversation %s failed", self.conversation_id)
+            await self._refuse("internal", INTERNAL_MESSAGE)  # a fault of ours, before a reply could be saved
         finally:
             holder.cancel()
             await sync_to_async(cache.delete)(self._lock_key)

@@ -83,12 +83,23 @@ def message_add_user(*, conversation: Conversation, text: str, parent: Message |
 
     Not atomic on purpose: two statements, and a message that exists but is not yet the leaf loses
     nothing (the streaming path counts its queries)."""
-    text = clean_user_text(text)
+    message = user_message_new(conversation=conversation, text=text, parent=parent)
+    user_message_save(conversation=conversation, message=message)
+    return message
+
+
+def user_message_new(*, conversation: Conversation, text: str, parent: Message | None = None) -> Message:
+    """The user's message, checked but not yet saved: the reply saves it in its first trip to the
+    database (chat/streaming.py), before anything calls out."""
     parent_id = parent.pk if parent is not None else conversation.active_leaf_id
-    message = Message.objects.create(conversation=conversation, parent_id=parent_id, role=Message.Role.USER, content=text)
+    return Message(conversation=conversation, parent_id=parent_id, role=Message.Role.USER,
+                   content=clean_user_text(text))
+
+
+def user_message_save(*, conversation: Conversation, message: Message) -> None:
+    message.save(force_insert=True)
     _move_leaf(conversation, message)
     index_user_message(message, conversation)
-    return message
 
 
 def message_edit(*, conversation: Conversation, original: Message, text: str) -> Message:

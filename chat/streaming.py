@@ -139,14 +139,19 @@ class ReplyRun:
     """Streams one reply. `stop()` ends it early; the partial text is kept either way."""
 
     def __init__(self, *, user, conversation: Conversation, parent: Message, branch: list[Message], send: Send,
-                 speaker: Persona | None = None, tool_request: ToolRequest | None = None, prefix: str = ""):
+                 speaker: Persona | None = None, tool_request: ToolRequest | None = None, prefix: str = "",
+                 announce: Callable[[Message], Awaitable[None]] | None = None):
         # `branch` ends with `parent`, where the reply attaches: the user's message, or in a scene the
-        # other figure's reply to it. `question` is the user's message being answered either way.
+        # other figure's reply to it. `question` is the user's message being answered either way. A new
+        # question arrives unsaved: the reply saves it in its first trip to the database, before any
+        # call out, and then `announce`s it (the page shows it before the reply starts).
         self.user, self.conversation, self.parent, self.branch, self.send = user, conversation, parent, branch, send
         self.speaker = speaker or conversation.persona
         self.partner = other_figure(conversation, self.speaker)
         self.life_stage = conversation.life_stage if self.speaker.pk == conversation.persona_id else None
         self.question = next(m for m in reversed(branch) if m.role == Message.Role.USER)
+        self.announce = announce
+        self.started = False  # the reply_start frame has gone out
         self.queue: asyncio.Queue = asyncio.Queue()
         self.stopped = False
         # 续写: the partial text of an unfinished reply this one continues (and starts with).
@@ -169,23 +174,49 @@ class ReplyRun:
         self.stopped = True
         self.queue.put_nowait(_STOP)
 
+    def _question_saved(self) -> None:
+        if self.question.pk is None:
+            services.user_message_save(conversation=self.conversation, message=self.question)
+
+    async def _save_question(self) -> None:
+        if self.question.pk is None:
+            await database_sync_to_async(self._question_saved)()
+        await self._started()
+
+    async def _started(self) -> None:
+        """The question is saved: the page shows it (when new), then the reply's bubble opens."""
+        if self.announce is not None:
+            announce, self.announce = self.announce, None
+            await announce(self.question)
+        if not self.started:
+            self.started = True
+            start = {"type": "reply_start", "reply_to": self.parent.pk, "speaker": self.speaker.name}
+            await self.send({**start, "text": self.prefix} if self.prefix else start)
+
     async def run(self) -> Message:
-        start = {"type": "reply_start", "reply_to": self.parent.pk, "speaker": self.speaker.name}
-        await self.send({**start, "text": self.prefix} if self.prefix else start)
         persona = self.speaker
         earlier = [m.content for m in self.branch if m.role == Message.Role.USER and m is not self.question][-5:]
-        screening = await settle(screen(self.question.content, persona, history=earlier, judge_on=judge.enabled()),
-                                 self._ask_judge, settings.GUARD_JUDGE_TIMEOUT)
+        try:
+            screening = screen(self.question.content, persona, history=earlier, judge_on=judge.enabled())
+        except Exception:
+            await self._save_question()  # the user's words are kept whatever became of the guard
+            raise
+        if screening.judge_beside and not screening.policy.answers:
+            await self._save_question()  # the judge is a call out: the words are saved first
+            screening = await settle(screening, self._ask_judge, settings.GUARD_JUDGE_TIMEOUT)
         verdict, policy = screening.verdict, screening.policy
         # What the input guard made of the question, written in the same trip as the rest.
         flag = verdict.category if verdict.category not in (IN_SCOPE, self.question.guard_category) else ""
         if screening.canned and not self.prefix:  # answered in role by the site itself: no key, nothing leaves
             line = screening.line(persona)
+            reply = await self._save(ReplyResult(parts=[line], provider="guard", guard_action=screening.action),
+                                     category=verdict.category, flag=flag)
+            await self._started()
             await self.send({"type": "delta", "text": line})
-            return await self._save(ReplyResult(parts=[line], provider="guard", guard_action=screening.action),
-                                    category=verdict.category, flag=flag)
+            return reply
         result = ReplyResult(guard_action=_saved_action(screening.action), parts=[self.prefix] if self.prefix else [])
         begun = await database_sync_to_async(self._begin)(result, flag)
+        await self._started()
         if isinstance(begun, Message):  # no usable key: the error reply is saved already
             return begun
         credential, config = begun
@@ -224,6 +255,7 @@ class ReplyRun:
         """The one trip to the database before the call: the question's guard category, the key, what
         the figure remembers, how the user wants it to talk, and the reply's own row (so a crash from
         here on loses at most a checkpoint). Without a usable key, the error reply, saved."""
+        self._question_saved()
         if flag:
             services.message_flag(message=self.question, category=flag)
         try:
@@ -286,6 +318,7 @@ class ReplyRun:
         return await database_sync_to_async(self._save_sync)(result, category, flag)
 
     def _save_sync(self, result: ReplyResult, category: str, flag: str = "") -> Message:
+        self._question_saved()
         if flag:
             services.message_flag(message=self.question, category=flag)
         reply = services.reply_save(

@@ -237,7 +237,7 @@ async def test_a_lone_surrogate_is_cleaned_and_the_reply_still_comes(alice, conv
 
 async def test_a_fault_after_the_lock_is_taken_releases_it(alice, conversation, credential, upstream, monkeypatch):
     upstream.route("POST", PATH, stream("好。"))
-    real = services.message_add_user
+    real = services.user_message_save  # the reply's first trip saves the question
     calls = []
 
     def failing_once(**kwargs):
@@ -246,7 +246,7 @@ async def test_a_fault_after_the_lock_is_taken_releases_it(alice, conversation, 
             raise RuntimeError("disk full")
         return real(**kwargs)
 
-    monkeypatch.setattr(services, "message_add_user", failing_once)
+    monkeypatch.setattr(services, "user_message_save", failing_once)
     ws = await connect(alice, conversation.pk)
     await ws.send_json_to({"type": "send", "text": "一"})
     refused = await ws.receive_json_from()

@@ -1,15 +1,20 @@
-"""One trip to the database between the saved question and the call to the model: the key, the
-guard's flag, recall, preferences and the reply's row all go in it ("Many at once"). The question's
-own save is the trip before it (docs/architecture.md)."""
+"""One trip to the database before the call to the model: the user's question, the guard's flag, the
+key, recall, preferences and the reply's row all go in it ("Many at once", docs/architecture.md)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
 
+import chat.streaming
+from chat.guard import judge
+from chat.guard.input import Verdict
+from chat.guard.policy import policy_for
+from chat.guard.reply import Screening
 from tests.chat.test_consumer import (  # noqa: F401  (fixtures)
     PATH,
     connect,
@@ -52,8 +57,42 @@ async def test_the_reply_makes_one_trip_before_it_calls_the_model(alice, convers
     held.release()
     await frames_until(ws, "reply_end", timeout=60)
     await ws.disconnect()
-    # Connecting, the rate limit and the reply lock come first; then the question is saved (before the
-    # guard or anything else), rendered for the page, and the reply makes its one trip.
-    assert before[before.index("message_add_user"):] == ["message_add_user", "message_payload", "_begin"], before
+    # Connecting, the rate limit and the reply lock (`add`) come first; then one trip saves the question
+    # with everything else, and the question is rendered for the page.
+    assert before[before.index("add"):] == ["add", "_begin", "message_payload"], before
     question = await database_sync_to_async(conversation.messages.get)(content=text)
     assert question.guard_category == flag  # written in that same trip
+
+
+async def test_a_question_is_kept_when_the_guard_itself_fails(alice, conversation, credential, upstream, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("guard bug")
+
+    monkeypatch.setattr(chat.streaming, "screen", broken)
+    ws = await connect(alice, conversation.pk)
+    await ws.send_json_to({"type": "send", "text": "太白兄安好？"})
+    frames = await frames_until(ws, "error")
+    assert frames[-1]["code"] == "internal" and any(f["type"] == "message" for f in frames)
+    await ws.disconnect()
+    assert await database_sync_to_async(conversation.messages.filter(content="太白兄安好？").exists)()
+    assert upstream.requests == []
+
+
+async def test_a_question_the_judge_must_settle_is_saved_before_the_judge_is_called(
+        alice, conversation, credential, upstream, monkeypatch, settings):
+    settings.GUARD_MODEL_JUDGE = True
+    only_just = Verdict("role_swap", 0.7, "扮演")
+    monkeypatch.setattr(chat.streaming, "screen", lambda *a, **k: Screening(only_just, policy_for(only_just), True))
+    held = Gate(timeout=60)
+    judged = stream("in_scope")
+    judged.hold = held
+    upstream.route("POST", PATH, judged, when=lambda body: json.loads(body)["messages"][0]["content"] == judge.SYSTEM)
+    upstream.route("POST", PATH, stream("白在此。"))
+    ws = await connect(alice, conversation.pk)
+    await ws.send_json_to({"type": "send", "text": "你来扮演一下酒保"})
+    await asyncio.to_thread(upstream.wait_for_requests, 1)  # the judge's call is out
+    saved = await database_sync_to_async(conversation.messages.filter(content="你来扮演一下酒保").exists)()
+    held.release()
+    frames = await frames_until(ws, "reply_end", timeout=60)
+    await ws.disconnect()
+    assert saved and "白在此。" in "".join(f.get("text", "") for f in frames if f["type"] == "delta")
