@@ -30,7 +30,10 @@ def features(text: str) -> set[str]:
     `normalize(...).spaced` folds Traditional, full width, leet and invisible characters the same way the rules
     see them; spaces are kept so English word boundaries are features too.
     """
-    folded = " " + normalize(text[:MAX_CHARS]).spaced + " "
+    spaced = normalize(text[:MAX_CHARS]).spaced
+    if not spaced:
+        return set()
+    folded = " " + spaced + " "
     grams = set()
     for n in range(1, MAX_N + 1):
         for i in range(len(folded) - n + 1):

@@ -39,7 +39,6 @@ LABELS = {
     "sexual_violent": UNSAFE, **{c: c for c in CLASSES}, "harmless_in_scope": BENIGN, "anachronism_modern": BENIGN,
 }  # fmt: skip
 C = 8.0  # inverse regularisation, per one-vs-rest model
-PENALTY = "l2"  # L1 is sparser but overconfident out of fold (more false refusals at every threshold)
 PRUNE = 0.3  # n-grams whose weights are all smaller than this are dropped (keeps the JSON under 1 MB)
 DIGITS = 3
 SEED = 0
@@ -79,7 +78,7 @@ def digest(files=TRAINING_FILES, root: Path = ROOT) -> str:
     return h.hexdigest()
 
 
-def fit(texts: list[str], labels: list[str], c: float = C, prune: float = PRUNE, penalty: str = PENALTY) -> dict:
+def fit(texts: list[str], labels: list[str], c: float = C, prune: float = PRUNE) -> dict:
     """One-vs-rest logistic regression over binary, L2-normalised n-gram features; the pruned export."""
     import numpy as np
     from scipy.sparse import csr_matrix
@@ -96,7 +95,12 @@ def fit(texts: list[str], labels: list[str], c: float = C, prune: float = PRUNE,
     coefs, intercepts = [], []
     for cls in CLASSES:
         y = np.array([label == cls for label in labels], dtype=int)
-        lr = LogisticRegression(C=c, penalty=penalty, class_weight="balanced", solver="liblinear", random_state=SEED, max_iter=1000)
+        if not y.any():  # a class absent from the data (small fixtures): never predicted
+            coefs.append(np.zeros(len(vocab)))
+            intercepts.append(-10.0)
+            continue
+        # L2 (the default): an L1 model is sparser but overconfident out of fold (more false refusals).
+        lr = LogisticRegression(C=c, class_weight="balanced", solver="liblinear", random_state=SEED, max_iter=1000)
         lr.fit(x, y)
         coefs.append(lr.coef_[0])
         intercepts.append(round(float(lr.intercept_[0]), DIGITS))
