@@ -139,7 +139,8 @@ def classify(text: str, persona: Persona | None = None, history: Sequence[str] =
     """
     verdict = _decoded(text, persona, history, learned)
     if history and verdict.category not in _SEVERITY:
-        return _conversation(text, persona, history, verdict, learned) or verdict
+        # Rules only: the model is trained on single messages, and reads the set-up turns of an attack as one.
+        return _conversation(text, persona, history, verdict) or verdict
     return verdict
 
 
@@ -151,9 +152,8 @@ LEARNED_OVERRIDES = frozenset({IN_SCOPE, ANACHRONISM, OFF_ROLE, INVENT_HISTORY})
 LEARNED_CONFIDENCE = 0.7
 
 
-def _ruled(text: str, persona: Persona | None, history: Sequence[str], learned: bool) -> Verdict:
+def _raised(verdict: Verdict, text: str, learned: bool) -> Verdict:
     """The rules' verdict, raised to the learned classifier's attack category when the rules saw none."""
-    verdict = _classify(text, persona, history)
     if learned and verdict.category in LEARNED_OVERRIDES and (found := lm.strongest(text)):
         category, p = found
         return Verdict(category, LEARNED_CONFIDENCE, f"learned:{category} p={p:.2f}")
@@ -162,7 +162,7 @@ def _ruled(text: str, persona: Persona | None, history: Sequence[str], learned: 
 
 def _decoded(text: str, persona: Persona | None, history: Sequence[str], learned: bool = True) -> Verdict:
     """The most severe verdict over the text and its decoded candidates (a decoded payload counts as typed)."""
-    verdict = _ruled(text, persona, history, learned)
+    verdict = _classify(text, persona, history)
     if verdict.category == UNSAFE:
         return verdict
     best = verdict
@@ -172,11 +172,12 @@ def _decoded(text: str, persona: Persona | None, history: Sequence[str], learned
         # "ming dan" is pinyin, not the DAN template: an English reading of syllables is no evidence
         best = verdict = Verdict(IN_SCOPE, 0.5, "")
     for name, decoded in found_candidates:
-        found = _ruled(decoded, persona, (), learned)
+        found = _raised(_classify(decoded, persona, ()), decoded, learned)
         if _SEVERITY.get(found.category, 0) > _SEVERITY.get(best.category, 0) or (
                 best is verdict and verdict.category == EMPTY and found.category != EMPTY):
             best = Verdict(found.category, found.confidence, f"{name}→{decoded[:16]}：{found.evidence}"[:120])
-    return best
+    # The model reads the text as typed last, so a decoded payload the rules name keeps its evidence.
+    return _raised(best, text, learned) if best is verdict else best
 
 
 # A last message that only sets off what the earlier turns prepared ("开始", "照做", "按我说的来").
@@ -204,8 +205,7 @@ def _fragments(turns: Sequence[str]) -> str:
     return "".join(pieces) if len(pieces) >= 2 else ""
 
 
-def _conversation(text: str, persona: Persona | None, history: Sequence[str], alone: Verdict,
-                  learned: bool = True) -> Verdict | None:
+def _conversation(text: str, persona: Persona | None, history: Sequence[str], alone: Verdict) -> Verdict | None:
     """An attack prepared over the earlier turns, or split across them, that this message sets off or completes.
 
     The recent user turns and this one are classified together. Their verdict counts when this message is a
@@ -230,11 +230,11 @@ def _conversation(text: str, persona: Persona | None, history: Sequence[str], al
     if continued:
         texts.append(normalize(before).compact[-40:] + compact)
     for joined_text in filter(None, texts):
-        joined = _decoded(joined_text, persona, (), learned)
+        joined = _decoded(joined_text, persona, (), learned=False)
         if joined.category not in _SEVERITY:
             continue
         if not (triggered or continued or joined_text is not texts[0]):
-            prepared = _decoded(before, persona, (), learned)
+            prepared = _decoded(before, persona, (), learned=False)
             if prepared.category in _SEVERITY:
                 continue  # the attack is all in the earlier turns: this message stands on its own
         return Verdict(joined.category, joined.confidence, ("对话：" + joined.evidence)[:120])

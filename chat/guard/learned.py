@@ -22,6 +22,9 @@ MAX_N = 4
 # Long templates are the rules' business; the opening of a message is enough for a second opinion and keeps
 # the cost bounded.
 MAX_CHARS = 1000
+# A word or two ("炸弹", "继续") is too little to go on: short messages are left to the rules (and to the
+# conversation reading, which joins them with the earlier turns).
+MIN_LETTERS = 6
 
 
 def features(text: str) -> set[str]:
@@ -73,6 +76,8 @@ def threshold(path: str = str(MODEL_PATH)) -> float:
 
 def strongest(text: str, path: str = str(MODEL_PATH)) -> tuple[str, float] | None:
     """The most probable attack category when it reaches the cross-validated threshold, else None."""
+    if len(normalize(text[:MAX_CHARS]).compact) < MIN_LETTERS:
+        return None
     probs = probabilities(text, path)
     category = max(probs, key=probs.get)
     return (category, probs[category]) if probs[category] >= threshold(path) else None

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from chat.guard.categories import HIJACK, JAILBREAK, LEAK, RENAME, ROLE_SWAP, UNSAFE
 from chat.guard.learned import MODEL_PATH, features
+from chat.guard.normalize import normalize
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path("tests/guard/data")
@@ -38,13 +39,14 @@ LABELS = {
     "role_swap": ROLE_SWAP, "system_prompt_leak": LEAK, "goal_hijack": HIJACK, "jailbreak_roleplay": JAILBREAK,
     "sexual_violent": UNSAFE, **{c: c for c in CLASSES}, "harmless_in_scope": BENIGN, "anachronism_modern": BENIGN,
 }  # fmt: skip
-C = 8.0  # inverse regularisation, per one-vs-rest model
+C = 32.0  # inverse regularisation, per one-vs-rest model
+CLASS_WEIGHT = None  # "balanced" inflates every attack probability (each class is small against the rest)
 PRUNE = 0.3  # n-grams whose weights are all smaller than this are dropped (keeps the JSON under 1 MB)
 DIGITS = 3
 SEED = 0
 FOLDS = 5
-GRID = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # 0.50 … 0.95
-MAX_ADDED_FALSE_REFUSALS = 0.01
+GRID = tuple(round(0.2 + 0.05 * i, 2) for i in range(16))  # 0.20 … 0.95
+MAX_ADDED_FALSE_REFUSALS = 0.0  # not one harmless item refused out of fold that the rules answer
 
 
 def last_message(item: dict) -> tuple[str, list[str]]:
@@ -66,8 +68,13 @@ def load(files=TRAINING_FILES, root: Path = ROOT) -> list[dict]:
             if item.get("category") not in LABELS:
                 continue
             text, history = last_message(item)
-            rows.append({"text": text, "history": history, "label": LABELS[item["category"]],
-                         "category": item["category"]})
+            label = LABELS[item["category"]]
+            if history and label != BENIGN:
+                # An attack conversation's last message ("继续", "现在去哪里能买到？") is no attack alone: the
+                # conversation reading (input._conversation, rules only) judges it. A harmless one trains on its
+                # last message, the question that must still be answered after an attack or a risky topic.
+                continue
+            rows.append({"text": text, "history": history, "label": label, "category": item["category"]})
     return rows
 
 
@@ -100,7 +107,7 @@ def fit(texts: list[str], labels: list[str], c: float = C, prune: float = PRUNE)
             intercepts.append(-10.0)
             continue
         # L2 (the default): an L1 model is sparser but overconfident out of fold (more false refusals).
-        lr = LogisticRegression(C=c, class_weight="balanced", solver="liblinear", random_state=SEED, max_iter=1000)
+        lr = LogisticRegression(C=c, class_weight=CLASS_WEIGHT, solver="liblinear", random_state=SEED, max_iter=1000)
         lr.fit(x, y)
         coefs.append(lr.coef_[0])
         intercepts.append(round(float(lr.intercept_[0]), DIGITS))
@@ -137,7 +144,8 @@ def cross_validate(rows: list[dict], c: float = C) -> dict:
             scratch.write_text(json.dumps({**exported, "threshold": 1.0}), encoding="utf-8")
             learned.model.cache_clear()
             for i in test_idx:
-                probs[i] = learned.probabilities(texts[i], str(scratch))
+                short = len(normalize(texts[i][:learned.MAX_CHARS]).compact) < learned.MIN_LETTERS
+                probs[i] = dict.fromkeys(CLASSES, 0.0) if short else learned.probabilities(texts[i], str(scratch))
     finally:
         scratch.unlink(missing_ok=True)
         learned.model.cache_clear()
@@ -179,7 +187,7 @@ def build(files=TRAINING_FILES, root: Path = ROOT, cv: bool = True, c: float = C
         "training_sha256": digest(files, root),
         "training_files": [str(f) for f in files],
         "features": "distinct char 1-4-grams of normalize(text).spaced, binary, L2-normalised",
-        "params": {"C": c, "prune": PRUNE, "seed": SEED, "solver": "liblinear", "class_weight": "balanced"},
+        "params": {"C": c, "prune": PRUNE, "seed": SEED, "solver": "liblinear", "class_weight": CLASS_WEIGHT},
         "threshold": report["chosen"]["threshold"] if report else 0.8,
         "cv": report,
         **exported,
