@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -137,7 +138,7 @@ def cross_validate(rows: list[dict], c: float = C) -> dict:
     labels = [r["label"] for r in rows]
     probs: list[dict] = [{}] * len(rows)
     folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=SEED)
-    scratch = ROOT / ".learned-cv.json"
+    scratch = Path(tempfile.mkdtemp()) / "learned-cv.json"  # each fold's export, scored as the site scores it
     try:
         for train_idx, test_idx in folds.split(texts, labels):
             exported = fit([texts[i] for i in train_idx], [labels[i] for i in train_idx], c)
@@ -148,6 +149,7 @@ def cross_validate(rows: list[dict], c: float = C) -> dict:
                 probs[i] = dict.fromkeys(CLASSES, 0.0) if short else learned.probabilities(texts[i], str(scratch))
     finally:
         scratch.unlink(missing_ok=True)
+        scratch.parent.rmdir()
         learned.model.cache_clear()
     rules = [guard_input.classify(r["text"], None, r["history"], learned=False) for r in rows]
     harmless = [i for i, r in enumerate(rows) if r["label"] == BENIGN]
