@@ -7,7 +7,7 @@ MANAGE := $(BIN)/python manage.py
 # Defined before the first rule that names it (a prerequisite list is expanded when it is read).
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test lint test-real-model setup test-setup browser postgres redis check-migrations clean css css-check fonts lighthouse
+.PHONY: run test lint guard-model test-real-model setup test-setup browser postgres redis check-migrations clean css css-check fonts lighthouse
 
 # The site and the image worker together; Ctrl-C (or the end of daphne) stops both.
 run: setup
@@ -93,6 +93,11 @@ css-check: $(NODE_STAMP)
 # Lighthouse (npm) in Debian's Chromium against a live daphne; prints a JSON summary last.
 lighthouse: test-setup
 	$(BIN)/python bench/lighthouse.py
+
+# Retrain the guard's learned classifier (scikit-learn, a test requirement) and rewrite its committed JSON;
+# deterministic: the same training files give the same file (docs/guard.md, "The learned classifier").
+guard-model: $(VENV)/.installed-test
+	$(BIN)/python -m chat.guard.train
 
 check-migrations: $(VENV)/.installed
 	$(MANAGE) makemigrations --check --dry-run

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from chat.guard import learned as lm
 from chat.guard import rules as r
 from chat.guard import structure as st
 from chat.guard.categories import (
@@ -130,18 +131,36 @@ class _Message:
 _SEVERITY = {UNSAFE: 6, JAILBREAK: 5, HIJACK: 4, LEAK: 3, RENAME: 2, ROLE_SWAP: 1}
 
 
-def classify(text: str, persona: Persona | None = None, history: Sequence[str] = ()) -> Verdict:
+def classify(text: str, persona: Persona | None = None, history: Sequence[str] = (), *, learned: bool = True) -> Verdict:
     """The message's verdict: as typed, as decoded (chat/guard/decode.py), and as part of the conversation.
 
-    `history` is the earlier user messages, oldest first (the site passes the last five).
+    `history` is the earlier user messages, oldest first (the site passes the last five). `learned=False`
+    leaves out the learned classifier (chat/guard/learned.py): the rules alone, as its training compares.
     """
-    verdict = _decoded(text, persona, history)
+    verdict = _decoded(text, persona, history, learned)
     if history and verdict.category not in _SEVERITY:
+        # Rules only: the model is trained on single messages, and reads the set-up turns of an attack as one.
         return _conversation(text, persona, history, verdict) or verdict
     return verdict
 
 
-def _decoded(text: str, persona: Persona | None, history: Sequence[str]) -> Verdict:
+# Rule verdicts the learned classifier may raise to an attack: those that let the model answer (in scope,
+# anachronism) or only steer it. It never lowers a verdict, and never overrides a refusal, sensitive or empty.
+LEARNED_OVERRIDES = frozenset({IN_SCOPE, ANACHRONISM, OFF_ROLE, INVENT_HISTORY})
+# Just over the threshold, so the reply core counts it borderline (reply.is_borderline) and the judge, when
+# on, can still clear a learned refusal.
+LEARNED_CONFIDENCE = 0.7
+
+
+def _raised(verdict: Verdict, text: str, learned: bool) -> Verdict:
+    """The rules' verdict, raised to the learned classifier's attack category when the rules saw none."""
+    if learned and verdict.category in LEARNED_OVERRIDES and (found := lm.strongest(text)):
+        category, p = found
+        return Verdict(category, LEARNED_CONFIDENCE, f"learned:{category} p={p:.2f}")
+    return verdict
+
+
+def _decoded(text: str, persona: Persona | None, history: Sequence[str], learned: bool = True) -> Verdict:
     """The most severe verdict over the text and its decoded candidates (a decoded payload counts as typed)."""
     verdict = _classify(text, persona, history)
     if verdict.category == UNSAFE:
@@ -153,11 +172,12 @@ def _decoded(text: str, persona: Persona | None, history: Sequence[str]) -> Verd
         # "ming dan" is pinyin, not the DAN template: an English reading of syllables is no evidence
         best = verdict = Verdict(IN_SCOPE, 0.5, "")
     for name, decoded in found_candidates:
-        found = _classify(decoded, persona, ())
+        found = _raised(_classify(decoded, persona, ()), decoded, learned)
         if _SEVERITY.get(found.category, 0) > _SEVERITY.get(best.category, 0) or (
                 best is verdict and verdict.category == EMPTY and found.category != EMPTY):
             best = Verdict(found.category, found.confidence, f"{name}→{decoded[:16]}：{found.evidence}"[:120])
-    return best
+    # The model reads the text as typed last, so a decoded payload the rules name keeps its evidence.
+    return _raised(best, text, learned) if best is verdict else best
 
 
 # A last message that only sets off what the earlier turns prepared ("开始", "照做", "按我说的来").
@@ -210,11 +230,11 @@ def _conversation(text: str, persona: Persona | None, history: Sequence[str], al
     if continued:
         texts.append(normalize(before).compact[-40:] + compact)
     for joined_text in filter(None, texts):
-        joined = _decoded(joined_text, persona, ())
+        joined = _decoded(joined_text, persona, (), learned=False)
         if joined.category not in _SEVERITY:
             continue
         if not (triggered or continued or joined_text is not texts[0]):
-            prepared = _decoded(before, persona, ())
+            prepared = _decoded(before, persona, (), learned=False)
             if prepared.category in _SEVERITY:
                 continue  # the attack is all in the earlier turns: this message stands on its own
         return Verdict(joined.category, joined.confidence, ("对话：" + joined.evidence)[:120])
