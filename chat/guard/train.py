@@ -31,7 +31,7 @@ DATA = Path("tests/guard/data")
 # Tuned and training sets only: the held-out blind sets (blind-13*, probe-blind-5) are never read here.
 TRAINING_FILES = tuple(DATA / name for name in (
     "guard-dev.jsonl", "probe-blind.jsonl", "probe-blind-2.jsonl", "probe-blind-3.jsonl", "probe-blind-4.jsonl",
-    "probe-blind-6.jsonl", "train-encoded.jsonl", "train-multiturn.jsonl", "train-learned.jsonl",
+    "probe-blind-6.jsonl", "train-encoded.jsonl", "train-multiturn.jsonl", "train-learned.jsonl", "train-rename.jsonl",
 ))  # fmt: skip
 BENIGN = "benign"
 CLASSES = (UNSAFE, ROLE_SWAP, RENAME, JAILBREAK, LEAK, HIJACK)
