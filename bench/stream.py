@@ -15,6 +15,7 @@ clients. For each N it reports
   what the loopback, an httpx reader and this machine cost anyway;
 - end-to-end TTFT: `send` frame written → first delta (includes the upstream's scripted think time),
   and its first part, `send` → the upstream has read the request (the app's work before the call);
+  beside it the direct path's request written → first text (`direct_e2e_ttft_ms_*`, the same think time);
 - frames per second per stream: delta frames / (reply_end − first delta), mean over streams; and the
   delta cadence, (deltas − 1) / (last delta − first delta), which leaves out the wait for reply_end;
 - queries per reply and CPU seconds per reply of the daphne process, over send → last reply_end
@@ -425,6 +426,9 @@ def summarize(n: int, tokens: int, phases: list[Phase], direct: list[Stream], id
     added = ttfts_ms(streams)
     direct_ms = ttfts_ms(direct)
     e2e = [(s.first_delta_at - s.sent_at) * 1000 for s in ok if s.first_delta_at is not None]
+    # The direct path's request written → its first text: the same think time, no app in between.
+    direct_e2e = [(s.first_delta_at - s.sent_at) * 1000 for s in direct
+                  if not s.error and s.first_delta_at is not None and s.sent_at is not None]
     fps = [s.deltas / (s.end_at - s.first_delta_at) for s in ok if s.end_at and s.end_at > s.first_delta_at]
     cadence = [(s.deltas - 1) / (s.last_delta_at - s.first_delta_at) for s in ok
                if s.deltas > 1 and s.last_delta_at > s.first_delta_at]
@@ -451,6 +455,8 @@ def summarize(n: int, tokens: int, phases: list[Phase], direct: list[Stream], id
         "direct_ttft_ms_p99": r(percentile(direct_ms, 99)),
         "e2e_ttft_ms_p50": r(percentile(e2e, 50), 1),
         "e2e_ttft_ms_p99": r(percentile(e2e, 99), 1),
+        "direct_e2e_ttft_ms_p50": r(percentile(direct_e2e, 50), 1),
+        "direct_e2e_ttft_ms_p99": r(percentile(direct_e2e, 99), 1),
         "frames_per_s_per_stream": r(statistics.fmean(fps) if fps else None),
         "frames_per_s_per_stream_min": r(min(fps, default=None)),
         "delta_cadence_per_s": r(statistics.fmean(cadence) if cadence else None),
