@@ -216,8 +216,8 @@ class ReplyRun:
             return reply
         result = ReplyResult(guard_action=_saved_action(screening.action), parts=[self.prefix] if self.prefix else [])
         begun = await database_sync_to_async(self._begin)(result, flag)
-        await self._started()
         if isinstance(begun, Message):  # no usable key: the error reply is saved already
+            await self._started()
             return begun
         credential, config = begun
         judged = screening.judge_beside and not self.prefix  # a continuation is not judged again
@@ -235,6 +235,7 @@ class ReplyRun:
         except Exception:  # noqa: BLE001 - a fault of ours must still leave the reply saved
             logger.exception("reply %s failed", self.reply.pk)
             result.status, result.error_kind = Message.Status.ERROR, "internal"
+        await self._started()  # (already, unless the reply failed before its call)
         category = screening.category
         if result.ending is not None:  # the judge or the output guard stopped it: an in-role line replaces it all
             ending = result.ending
@@ -384,10 +385,12 @@ class ReplyRun:
         gate = OutputGate(self._output_guard(), hold=judged, prefix=self.prefix, parts=result.parts)
         messages = self._prompt(guidance)
         if self.tools is not None and self.tools.request.trigger != ToolRun.Trigger.MODEL:
+            await self._started()
             added, run = await database_sync_to_async(self.tools.run_user_call)()
             messages += added
             await self._tool_frames([run])
         pumps = [asyncio.create_task(self._pump(config, messages))]
+        await self._started()  # the question and the reply's bubble reach the page while the request leaves
         frames = _Coalescer(self.send, self.queue)
         calls, round_text = None, []
         try:
