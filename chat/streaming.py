@@ -268,6 +268,7 @@ class ReplyRun:
             result.status, result.error_kind = Message.Status.ERROR, result.error_kind or "no_key"
             return self._save_sync(result, "")
         result.model, result.provider = config.model, config.kind
+        self._fresh_summary()
         self.recalled, self.preferences = self._recall()
         self.reply = services.reply_begin(
             conversation=self.conversation, parent=self.parent, model=result.model, provider=result.provider,
@@ -289,6 +290,13 @@ class ReplyRun:
         if self.tools is not None:
             self.tools.save(reply)
         return reply
+
+    def _fresh_summary(self) -> None:
+        """The rolling summary as stored now: it is refreshed in the background (by this process or
+        another), and an open socket's copy of the conversation may predate it."""
+        row = Conversation.objects.filter(pk=self.conversation.pk).values("summary", "summary_through_id").first()
+        if row is not None:
+            self.conversation.summary, self.conversation.summary_through_id = row["summary"], row["summary_through_id"]
 
     def _recall(self) -> tuple[Recalled, str]:
         """What this figure remembers about the user, and how the user wants it to talk (two seams of
