@@ -9,9 +9,9 @@ NODE_STAMP := node_modules/.installed
 
 .PHONY: run test lint guard-model test-real-model setup test-setup browser postgres redis check-migrations clean css css-check fonts lighthouse
 
-# The site and the image worker together; Ctrl-C (or the end of daphne) stops both.
+# The site and the worker (image and background jobs) together; Ctrl-C (or the end of daphne) stops both.
 run: setup
-	@$(MANAGE) imageworker & worker=$$!; \
+	@$(MANAGE) worker & worker=$$!; \
 	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) guyue.asgi:application
 

@@ -14,13 +14,14 @@ from django.core.cache import cache
 from chat import durable, services
 from chat.bubbles import can_continue, message_payload
 from chat.frames import Frame, parse_frame
-from chat.models import Conversation, Message
+from chat.jobs import queue as jobs
+from chat.models import BackgroundJob, Conversation, Message
 from chat.notify import conversation_group
-from chat.recall.extract import extraction_due, schedule_extraction
+from chat.recall.extract import extraction_due
 from chat.recall.memories import remember_from_message, remember_request
 from chat.scenes import addressees, speaker_of
 from chat.selectors import branch_messages, conversation_tree
-from chat.streaming import ReplyRun, resolve_config
+from chat.streaming import ReplyRun
 from chat.tools.runner import ToolRequest, request_from
 from chat.tree import Tree
 from guyue import ratelimit
@@ -91,16 +92,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await asyncio.wait([task], timeout=10)  # the partial reply is saved as stopped
 
     async def _extract_on_leave(self) -> None:
-        """Leaving a conversation with new things said is when its memories are picked out."""
+        """Leaving a conversation with new things said is when its memories are picked out: one row
+        queued for the worker, so many sockets closing at once cost the web process one write each."""
         enabled = settings.MEMORY_EXTRACTION and settings.MEMORY_EXTRACT_ON_LEAVE and self.user.memory_auto
-        if not extraction_due(self.conversation, self.branch, enabled=enabled, leaving=True):
-            return
-        try:
-            config = await resolve_config(self.user)
-        except Exception:  # noqa: BLE001 - no key or an unsafe URL: nothing to extract with
-            return
-        if config is not None:
-            schedule_extraction(self.conversation_id, config)
+        if extraction_due(self.conversation, self.branch, enabled=enabled, leaving=True):
+            await database_sync_to_async(jobs.enqueue)(BackgroundJob.Kind.EXTRACT, self.conversation_id)
 
     async def conversation_changed(self, event: dict) -> None:
         self.stale = True

@@ -263,3 +263,45 @@ class ImageJob(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in self.FINAL
+
+
+class BackgroundJob(models.Model):
+    """Model work no one waits for (the rolling summary, memory extraction, the callback greeting),
+    queued by the web process and run by the worker (docs/jobs.md)."""
+
+    class Kind(models.TextChoices):
+        SUMMARY = "summary", "滚动摘要"
+        EXTRACT = "extract", "记忆提取"
+        CALLBACK = "callback", "接续问候"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "排队中"
+        RUNNING = "running", "进行中"
+        DONE = "done", "已完成"
+        FAILED = "failed", "失败"
+
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="background_jobs")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)  # claims by a worker
+    claimed_by = models.CharField(max_length=64, blank=True)
+    # A lease on the database's clock: a running job whose lease lapsed lost its worker and is taken over.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "后台任务"
+        verbose_name_plural = "后台任务"
+        ordering = ["created_at", "pk"]
+        constraints = [
+            # One waiting job of a kind per conversation: it reads the newest state when it runs.
+            models.UniqueConstraint(fields=["conversation", "kind"], condition=models.Q(status="queued"),
+                                    name="one_queued_job_per_conversation_and_kind"),
+        ]
+        indexes = [models.Index(fields=["status", "lease_until"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.conversation_id}: {self.get_status_display()}"

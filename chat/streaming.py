@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from accounts.models import ApiCredential
@@ -22,16 +21,16 @@ from chat.guard.categories import IN_SCOPE
 from chat.guard.input import Verdict
 from chat.guard.output import OutputGuard
 from chat.guard.reply import ANSWERED, REPLACED, Ending, OutputGate, output_guard, screen, second_opinion, settle
-from chat.models import Conversation, Message, ToolRun
-from chat.notify import conversation_group
+from chat.jobs import queue as jobs
+from chat.models import BackgroundJob, Conversation, Message, ToolRun
 from chat.prompting import PromptInputs, build_prompt, confidential_text, knowledge_cutoff, turns_from_messages
 from chat.providers.chat import ProviderConfig, TextDelta, ToolCalls, Usage, stream_chat
 from chat.providers.errors import INVALID_KEY_CODES, ProviderError
-from chat.recall.extract import extraction_due, schedule_extraction
+from chat.recall.extract import extraction_due
 from chat.recall.memories import preference_for, preference_text
 from chat.recall.recall import Recalled, recall_for
 from chat.scenes import other_figure
-from chat.summary import schedule_refresh, summary_due, summary_for
+from chat.summary import summary_due, summary_for
 from chat.tools.registry import ToolContext
 from chat.tools.runner import ToolRequest, ToolSession, render_card
 from guyue.lib.netguard import UnsafeURL, check_public_url
@@ -40,7 +39,6 @@ from personas.models import Persona
 logger = logging.getLogger(__name__)
 
 FRAME_INTERVAL = 0.05  # at most one delta frame per 50 ms per stream
-_background: set[asyncio.Task] = set()  # fire-and-forget sends, kept referenced until done
 _DONE = object()
 _FLUSH = object()
 _STOP = object()
@@ -247,9 +245,6 @@ class ReplyRun:
         reply = await self._finish(result, category=category)
         if result.error is not None and key_rejected(result.error):
             await database_sync_to_async(credential_mark_rejected)(credential)
-        if result.status == Message.Status.COMPLETE:
-            self._maybe_summarise(config, reply)
-            self._maybe_extract(config, reply)
         return reply
 
     def _begin(self, result: ReplyResult, flag: str) -> Message | tuple[ApiCredential, ProviderConfig]:
@@ -289,11 +284,13 @@ class ReplyRun:
         )
         if self.tools is not None:
             self.tools.save(reply)
+        if reply.status == Message.Status.COMPLETE:
+            self._queue_background(reply)
         return reply
 
     def _fresh_summary(self) -> None:
-        """The rolling summary as stored now: it is refreshed in the background (by this process or
-        another), and an open socket's copy of the conversation may predate it."""
+        """The rolling summary as stored now: it is refreshed by a background job in the worker, and
+        an open socket's copy of the conversation may predate it."""
         row = Conversation.objects.filter(pk=self.conversation.pk).values("summary", "summary_through_id").first()
         if row is not None:
             self.conversation.summary, self.conversation.summary_through_id = row["summary"], row["summary_through_id"]
@@ -360,28 +357,14 @@ class ReplyRun:
     def _output_guard(self) -> OutputGuard:
         return output_guard_for(self.conversation, self.speaker, self.life_stage, self.partner)
 
-    def _maybe_summarise(self, config: ProviderConfig, reply: Message) -> None:
-        """Fold older turns into the rolling summary in the background; the reply never waits for it."""
-        if not summary_due(self.conversation, [*self.branch, reply]):
-            return
-        task = schedule_refresh(self.conversation.pk, config)
-        if task is not None:
-            task.add_done_callback(self._summary_done)
-
-    def _maybe_extract(self, config: ProviderConfig, reply: Message) -> None:
-        enabled = settings.MEMORY_EXTRACTION and self.user.memory_auto
-        if extraction_due(self.conversation, [*self.branch, reply], enabled=enabled):
-            schedule_extraction(self.conversation.pk, config)
-
-    def _summary_done(self, task: asyncio.Task) -> None:
-        # Open sockets hold the conversation in memory: tell them (in any process) to reload it.
-        if not task.cancelled() and task.exception() is None and task.result():
-            layer = get_channel_layer()
-            if layer is not None:
-                group = conversation_group(self.conversation.pk)
-                sent = asyncio.ensure_future(layer.group_send(group, {"type": "conversation.changed"}))
-                _background.add(sent)
-                sent.add_done_callback(_background.discard)
+    def _queue_background(self, reply: Message) -> None:
+        """Fold older turns into the rolling summary and pick out memories: jobs for the worker, queued
+        in the reply's last trip; the reply never waits for them (docs/jobs.md)."""
+        branch = [*self.branch, reply]
+        if summary_due(self.conversation, branch):
+            jobs.enqueue(BackgroundJob.Kind.SUMMARY, self.conversation.pk)
+        if extraction_due(self.conversation, branch, enabled=settings.MEMORY_EXTRACTION and self.user.memory_auto):
+            jobs.enqueue(BackgroundJob.Kind.EXTRACT, self.conversation.pk)
 
     async def _tool_frames(self, runs: list[ToolRun]) -> None:
         for run in runs:

@@ -1,7 +1,7 @@
-"""The rolling summary: older turns of a long branch, folded by the model in the background.
+"""The rolling summary: older turns of a long branch, folded by the model in a background job (docs/jobs.md).
 
-    if summary_due(conversation, branch):      # after a reply is saved
-        schedule_refresh(conversation.pk, config)  # fire and forget; the reply never waits
+    if summary_due(conversation, branch):      # after a reply is saved, in its last trip
+        jobs.enqueue(SUMMARY, conversation.pk)  # the worker runs refresh_summary; the reply never waits
     summary_for(conversation, branch)          # the text build_prompt gets, "" off its branch
 
 The summary belongs to the branch holding `summary_through` (the last message folded in). After
@@ -21,7 +21,6 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from chat.background import start_once
 from chat.models import Conversation, Message
 from chat.prompting import estimate_tokens, turns_from_messages
 from chat.providers.chat import Finish, ProviderConfig, TextDelta, stream_chat
@@ -164,8 +163,3 @@ async def refresh_summary(conversation_id: int, config: ProviderConfig) -> bool:
     except Exception:
         logger.exception("summary refresh for conversation %s failed", conversation_id)
         return False
-
-
-def schedule_refresh(conversation_id: int, config: ProviderConfig) -> asyncio.Task | None:
-    """Start a refresh in the background (call from the event loop); one per conversation at a time."""
-    return start_once(f"summary-refresh-{conversation_id}", lambda: refresh_summary(conversation_id, config))

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -14,15 +13,13 @@ from accounts.services import credential_resolve
 from chat import durable, exports, notify, selectors, services
 from chat.bubbles import render_bubble
 from chat.forms import ConversationSettingsForm, RenameForm, StartForm
+from chat.jobs import queue as jobs
 from chat.memory_views import preference_form_for
-from chat.models import Conversation
-from chat.providers.errors import ProviderError
+from chat.models import BackgroundJob, Conversation
 from chat.recall import callback as callbacks
 from chat.recall.memories import PREFERENCE_PRESETS
 from chat.scenes import speaker_of
-from chat.streaming import output_guard_for, resolve_config
 from chat.tools import registry as tool_registry
-from guyue.lib.netguard import UnsafeURL
 from personas.models import Persona
 
 PAGE = "chat/page.html"
@@ -89,46 +86,38 @@ def page(request: HttpRequest, pk: int) -> HttpResponse:
         "preference_form": preference_form_for(request.user, conversation.persona),
         "presets": PREFERENCE_PRESETS,
         "callback_offer": callbacks.offered(request.user, conversation),
+        **_callback_state(conversation),
         "chat_tools": list(tool_registry.tools().values()),
     }
     return render(request, PAGE, context)
 
 
+def _callback_state(conversation: Conversation, *, followed: bool = False) -> dict:
+    """A callback greeting being written shows as a line the page polls; a page that followed the
+    job and finds no greeting shows why."""
+    latest = conversation.background_jobs.filter(kind=BackgroundJob.Kind.CALLBACK).order_by("-pk").first()
+    if latest is not None and latest.status in (BackgroundJob.Status.QUEUED, BackgroundJob.Status.RUNNING):
+        return {"callback_pending": True}
+    if followed and latest is not None and latest.status == BackgroundJob.Status.FAILED:
+        return {"callback_notice": latest.error}
+    return {}
+
+
 @login_required
 @require_POST
-async def callback(request: HttpRequest, pk: int) -> HttpResponse:
-    """The figure greets a returning user with a callback to their last conversation."""
-    user = await request.auser()
-    conversation = await selectors.aget_conversation_for_user(user, pk)
-    if conversation is None:
-        raise Http404
-    previous = await sync_to_async(callbacks.previous_for)(user, conversation)
-    notice = ""
-    if previous is None:
-        notice = "没有可以接续的上一段对话。"
+def callback(request: HttpRequest, pk: int) -> HttpResponse:
+    """The figure greets a returning user with a callback to their last conversation: a job for the
+    worker (docs/jobs.md); the list that comes back follows it."""
+    conversation = selectors.get_conversation_for_user(request.user, pk)
+    context = {"conversation": conversation}
+    if callbacks.previous_for(request.user, conversation) is None:
+        context["callback_notice"] = "没有可以接续的上一段对话。"
+    elif credential_resolve(request.user) is None:
+        context["callback_notice"] = "尚未配置可用的大模型密钥，无法请人物忆起上回。"
     else:
-        try:
-            config = await resolve_config(user)
-        except UnsafeURL:
-            config = None
-        if config is None:
-            notice = "尚未配置可用的大模型密钥，无法请人物忆起上回。"
-        else:
-            messages_ = await sync_to_async(callbacks.callback_messages)(conversation, previous)
-            guard = await sync_to_async(output_guard_for)(conversation, conversation.persona, conversation.life_stage, None)
-            try:
-                text = await callbacks.write_callback(config, messages_, guard)
-            except ProviderError as exc:
-                text, notice = "", exc.message
-            if text:
-                await sync_to_async(callbacks.callback_save)(
-                    conversation=conversation, text=text, model=config.model, provider=config.kind,
-                )
-                await sync_to_async(notify.conversation_changed)(conversation.pk)
-            elif not notice:
-                notice = "未能写出接续的问候，请直接开始对话。"
-    context = {"conversation": conversation, **await sync_to_async(_bubbles)(conversation), "callback_notice": notice}
-    return await sync_to_async(render)(request, f"{PAGE}#message-list", context)
+        jobs.enqueue(BackgroundJob.Kind.CALLBACK, conversation.pk)  # a second click joins the waiting one
+        context.update(_callback_state(conversation))
+    return render(request, f"{PAGE}#message-list", {**_bubbles(conversation), **context})
 
 
 @login_required
@@ -139,7 +128,9 @@ def message_list(request: HttpRequest, pk: int) -> HttpResponse:
     if before.isdigit():  # an older page, swapped in place of its "加载更早的对话" button
         return render(request, f"{PAGE}#earlier-messages", {"conversation": conversation,
                                                             **_bubbles(conversation, int(before))})
-    return render(request, f"{PAGE}#message-list", {"conversation": conversation, **_bubbles(conversation)})
+    followed = request.GET.get("callback") == "1"  # the pending callback line polls this
+    return render(request, f"{PAGE}#message-list", {"conversation": conversation, **_bubbles(conversation),
+                                                    **_callback_state(conversation, followed=followed)})
 
 
 @login_required

@@ -171,6 +171,12 @@ PROMPT_REQUEST_TOKENS = env_int("PROMPT_REQUEST_TOKENS", 8000)
 # and whether leaving a conversation with new messages runs it.
 MEMORY_EXTRACTION = env_bool("MEMORY_EXTRACTION", True)
 MEMORY_EXTRACT_ON_LEAVE = env_bool("MEMORY_EXTRACT_ON_LEAVE", True)
+# Background model work (summaries, memory extraction, the callback greeting) runs as jobs in the
+# worker process, never inside daphne (docs/jobs.md).
+JOB_WORKER_CONCURRENCY = env_int("JOB_WORKER_CONCURRENCY", 8)  # jobs one worker runs at once
+JOB_LEASE_SECONDS = env_float("JOB_LEASE_SECONDS", 60.0)  # a running job not renewed this long lost its worker
+JOB_WORKER_IDLE_SECONDS = env_float("JOB_WORKER_IDLE_SECONDS", 1.0)  # longest idle sleep between queue checks
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)  # claims before a job that keeps losing its worker fails
 REPLY_MAX_TOKENS = env_int("REPLY_MAX_TOKENS", 2048)
 KEYCHECK_TIMEOUT = float(env_int("KEYCHECK_TIMEOUT", 10))
 KEYCHECK_LIMIT_PER_10_MINUTES = env_int("KEYCHECK_LIMIT_PER_10_MINUTES", 20)

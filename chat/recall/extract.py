@@ -1,8 +1,8 @@
 """Automatic memory extraction: every EXTRACT_EVERY user messages, and when the user leaves a
 conversation with new ones, one short model call picks out facts about the user worth keeping.
 
-Runs in the background like the rolling summary (never delays a reply) and never when the user
-switched it off (`User.memory_auto`). The transcript goes in as quoted data, without the messages the
+Runs as a background job in the worker like the rolling summary (never delays a reply; docs/jobs.md),
+and never when the user switched it off (`User.memory_auto`). The transcript goes in as quoted data, without the messages the
 guard refused or steered; each fact that comes back is linked to the message it came from and saved
 through `memory_add`, which checks it with the input guard (an attack is dropped and logged) and
 keeps one copy of a repeated fact.
@@ -17,7 +17,6 @@ import re
 
 from channels.db import database_sync_to_async
 
-from chat.background import start_once
 from chat.models import Conversation, Memory, Message
 from chat.prompting import withheld_questions
 from chat.providers.chat import Finish, ProviderConfig, TextDelta, stream_chat
@@ -148,7 +147,3 @@ async def extract_memories(conversation_id: int, config: ProviderConfig) -> int:
     except Exception:
         logger.exception("memory extraction for conversation %s failed", conversation_id)
         return 0
-
-
-def schedule_extraction(conversation_id: int, config: ProviderConfig) -> asyncio.Task | None:
-    return start_once(f"memory-extract-{conversation_id}", lambda: extract_memories(conversation_id, config))

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from channels.db import database_sync_to_async
 
-from chat import background, services, summary
+from chat import services, summary
 from chat.models import Conversation, Message
 from chat.prompting import PromptInputs, build_prompt, turns_from_messages
 from chat.providers.chat import ProviderConfig
@@ -205,18 +205,3 @@ async def test_two_racing_refreshes_cannot_clobber_each_other(conversation, upst
     assert sorted(results) == [False, True]
     stored = await database_sync_to_async(reload)(conversation)
     assert stored.summary in ("甲写的摘要。", "乙写的摘要。")
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("shared_client")
-async def test_schedule_refresh_does_not_wait_and_keeps_the_task(conversation, upstream):
-    await database_sync_to_async(fill)(conversation, 40)
-    upstream.route("POST", PATH, reply("后台写好的摘要。", header_delay=0.3))
-    task = summary.schedule_refresh(conversation.pk, config(upstream))
-    # It did not make the call itself before returning: nothing has reached the upstream yet.
-    assert upstream.requests == [] and not task.done() and task in background._tasks
-    assert summary.schedule_refresh(conversation.pk, config(upstream)) is None  # one at a time
-    assert await task is True
-    await asyncio.sleep(0)
-    assert task not in background._tasks
-    assert (await database_sync_to_async(reload)(conversation)).summary == "后台写好的摘要。"

@@ -43,7 +43,7 @@ class LiveApp:
             # A site-wide key pointing at the test's model server, as envcredentials would create it.
             "OPENROUTER_API_KEY": "sk-or-e2e-0123456789abcdef",
             "OPENROUTER_BASE_URL": provider_base_url,
-            # Background memory extraction would take the scripted replies meant for the journeys.
+            # No worker runs here; this keeps extraction jobs from being queued at all.
             "MEMORY_EXTRACTION": "false",
         }
         self.env.update(extra_env)

@@ -1,0 +1,1 @@
+"""Background model work as durable jobs run by the worker (docs/jobs.md)."""
