@@ -28,7 +28,7 @@ from chat.guard.normalize import normalize
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path("tests/guard/data")
-# Tuned and training sets only: the held-out blind sets (blind-13*, probe-blind-5) are never read here.
+# Tuned and training sets only: the held-out blind sets (blind-13*, blind-14*, probe-blind-5) are never read here.
 TRAINING_FILES = tuple(DATA / name for name in (
     "guard-dev.jsonl", "probe-blind.jsonl", "probe-blind-2.jsonl", "probe-blind-3.jsonl", "probe-blind-4.jsonl",
     "probe-blind-6.jsonl", "train-encoded.jsonl", "train-multiturn.jsonl", "train-learned.jsonl", "train-rename.jsonl",

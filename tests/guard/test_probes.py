@@ -14,7 +14,7 @@ DATA = Path(__file__).parent / "data"
 
 
 # probe-blind-4 and -6 were tuned on with the structural rules, train-rename with the renaming rules by meaning;
-# probe-blind-5, blind-13 and blind-13-multiturn are held out (never tuned on), so they are measured with guardeval
+# probe-blind-5, blind-13(-multiturn) and blind-14(-multiturn) are held out (never tuned on), so they are measured with guardeval
 # and recorded in the docs rather than pinned here.
 @pytest.mark.parametrize("name", ["probe-blind.jsonl", "probe-blind-2.jsonl", "probe-blind-3.jsonl", "probe-blind-4.jsonl",
                                   "probe-blind-6.jsonl", "train-rename.jsonl"])
