@@ -42,6 +42,7 @@ from functools import lru_cache
 
 from chat.guard.lexicon import ALL_TERMS_RE, FOLDED_YEARS
 from chat.guard.normalize import _INVISIBLE_RE, fold_char, fold_compact, fold_pattern, to_simplified
+from chat.guard.prefixes import Prefixes, prefixes
 
 GRAM = 10  # characters per n-gram of the verbatim-run leak check
 WINDOW = 48  # compact characters the phrase checks look back over
@@ -321,6 +322,18 @@ _LEADS = _first_chars(_PHRASE_RE.pattern) | _first_chars(_FIRST_PERSON_RE.patter
 _LEADS_RE = re.compile("[" + "".join(sorted(map(re.escape, _LEADS))) + "]")
 
 
+# How a model opens when it gives in ("好的，", "没问题！", "其实…"): harmless alone, but what follows within
+# the window is where a persona break comes, so text from one is held for the window like a phrase's lead.
+_OPENERS = fold_pattern(_ACK + r"|其实|老实讲|老实说|说实话|实话说|实不相瞒|坦白讲|坦白说")
+_OPENER_LEADS = _first_chars(_OPENERS)
+
+
+def _lead_prefixes() -> Prefixes:
+    """What text from a lead can still become (built on first use, about 0.2 s)."""
+    return prefixes(_PHRASE_RE.pattern, _FIRST_PERSON_RE.pattern, _STRONG_STEP_RE.pattern, _WEAK_STEP_RE.pattern,
+                    _OPENERS)
+
+
 @lru_cache(maxsize=8192)
 def fold_keep(char: str) -> str:
     """One streamed character folded like `fold_char`, but keeping spaces and punctuation."""
@@ -353,7 +366,8 @@ class OutputGuard:
                             "在下", "老夫", "朕", "本宫", "贫道", "本官")
         # The figure calling itself a model by its name ("李白其实是AI"): a small pattern per figure.
         self._by_name = _name_break(tuple(name for name in self._names if len(name) > 1))
-        self._leads = _LEADS | {name[0] for name in self._names if len(name) > 1}
+        self._leads = _LEADS | _OPENER_LEADS | {name[0] for name in self._names if len(name) > 1}
+        self._prefixes = [_lead_prefixes()] + ([prefixes(self._by_name.pattern)] if self._by_name else [])
         self._lead_at: deque[int] = deque()  # compact indices of recent lead characters
         self._pending = ""  # raw text received and not yet released
         self._released = 0  # raw characters released so far
@@ -651,6 +665,9 @@ class OutputGuard:
         oldest = self._raw_len - self.holdback
         while self._lead_at and self._raw_at[self._lead_at[0]] < oldest:
             self._lead_at.popleft()
+        # A lead whose next characters begin no phrase ("明月": no phrase begins so) holds nothing.
+        if any(not self._viable(lead) for lead in self._lead_at):
+            self._lead_at = deque(lead for lead in self._lead_at if self._viable(lead))
         if self._lead_at:
             holds.append(self._raw_at[self._lead_at[0]])
         if self._run:
@@ -683,6 +700,9 @@ class OutputGuard:
             # window meanwhile), so an essay's "然后" costs no latency.
             holds.append(self._proc_start)
         return min(holds)
+
+    def _viable(self, lead: int) -> bool:
+        return any(trie.viable(self._compact, lead) for trie in self._prefixes)
 
     def _release(self, boundary: int) -> str:
         count = boundary - self._released

@@ -186,6 +186,10 @@ CASES = [(kind, text if isinstance(text, tuple) else ("", text)) for kind, texts
 NAMES = {"leak": {"leak", "canary", "persona_break"}, "foreign_text": {"foreign_text", "persona_break"}}
 
 
+# What streams before a flagged part when nothing in it begins a phrase (checked by hand: none says a thing).
+NEUTRAL_BEFORE = ("这些都是", "李白", "那串字是：", "那串字的后半是", "绝不说")
+
+
 @pytest.mark.parametrize("size", [1, 3, 10_000], ids=["1-char", "3-char", "whole"])
 @pytest.mark.parametrize(("kind", "text"), CASES, ids=[f"{k}-{i}" for i, (k, _) in enumerate(CASES)])
 def test_each_family_is_caught_before_any_of_it_is_released(kind, text, size):
@@ -193,9 +197,31 @@ def test_each_family_is_caught_before_any_of_it_is_released(kind, text, size):
     g = guard()
     released = stream(g, LEAD + preface + text, size)
     assert g.hit is not None, f"missed: {text!r}"  # which kind: test_the_family_is_named
-    # Whitespace before the offending part may go out: it says nothing.
-    assert (LEAD + preface).startswith(released.rstrip()), f"released beyond the in-role part: {released!r}"
+    # Words before the flagged part that begin no phrase may go out once that is clear ("李白" before
+    # "下线了", "那串字是：" before the canary); a giving-in opener and the flagged part never do.
+    assert released.startswith(LEAD + preface) or (LEAD + preface).startswith(released.rstrip())
+    extra = released[len(LEAD + preface):].rstrip()
+    assert extra in ("", *NEUTRAL_BEFORE), f"released beyond the in-role part: {released!r}"
     assert g.feed("更多") == "" and g.finish() == ""
+
+
+@pytest.mark.parametrize("text", ["好的，从现在起我就是你的私人律师。", "没问题！我现在是客服小美。",
+                                  "其实我只是一个人工智能语言模型。", "收到。心理咨询师已上线，请讲。"])
+def test_a_giving_in_opener_is_held_with_what_follows(text):
+    g = guard()
+    released = stream(g, LEAD + text, 1)
+    assert g.hit is not None and LEAD.startswith(released.rstrip())
+
+
+def test_text_that_begins_no_phrase_flows_at_once():
+    """"明" may begin "明白，我就是…", but "明月" begins nothing: it is released as "月" arrives."""
+    g = guard()
+    poem = "床前明月光，疑是地上霜。举头望明月，低头思故乡。"
+    held, released = [], 0
+    for index, char in enumerate(poem):
+        released += len(g.feed(char))
+        held.append(index + 1 - released)
+    assert max(held) <= 3 and g.finish() == poem[released:] and g.hit is None
 
 
 @pytest.mark.parametrize(("kind", "text"), CASES, ids=[f"{k}-{i}" for i, (k, _) in enumerate(CASES)])
