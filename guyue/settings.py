@@ -177,6 +177,7 @@ JOB_WORKER_CONCURRENCY = env_int("JOB_WORKER_CONCURRENCY", 8)  # jobs one worker
 JOB_LEASE_SECONDS = env_float("JOB_LEASE_SECONDS", 60.0)  # a running job not renewed this long lost its worker
 JOB_WORKER_IDLE_SECONDS = env_float("JOB_WORKER_IDLE_SECONDS", 1.0)  # longest idle sleep between queue checks
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)  # claims before a job that keeps losing its worker fails
+JOB_KEEP_DAYS = env_float("JOB_KEEP_DAYS", 7.0)  # ended jobs are deleted after this long
 REPLY_MAX_TOKENS = env_int("REPLY_MAX_TOKENS", 2048)
 KEYCHECK_TIMEOUT = float(env_int("KEYCHECK_TIMEOUT", 10))
 KEYCHECK_LIMIT_PER_10_MINUTES = env_int("KEYCHECK_LIMIT_PER_10_MINUTES", 20)

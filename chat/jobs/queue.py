@@ -85,3 +85,10 @@ def release(job: BackgroundJob, worker_id: str) -> bool:
             return bool(mine.update(status=Status.QUEUED, claimed_by="", lease_until=None))
     except IntegrityError:
         return bool(mine.update(status=Status.DONE, claimed_by="", lease_until=None, finished_at=Now()))
+
+
+def prune(keep_days: float) -> int:
+    """Ended jobs are kept a while (the page that followed a callback reads its reason), then deleted."""
+    ended = BackgroundJob.objects.filter(status__in=(Status.DONE, Status.FAILED),
+                                         finished_at__lt=Now() - timedelta(days=keep_days))
+    return ended.delete()[0]

@@ -20,6 +20,8 @@ from chat.models import BackgroundJob
 
 logger = logging.getLogger(__name__)
 
+PRUNE_SECONDS = 600
+
 
 @dataclass
 class RunnerOptions:
@@ -27,6 +29,7 @@ class RunnerOptions:
     lease: float = field(default_factory=lambda: settings.JOB_LEASE_SECONDS)
     idle: float = field(default_factory=lambda: settings.JOB_WORKER_IDLE_SECONDS)
     max_attempts: int = field(default_factory=lambda: settings.JOB_MAX_ATTEMPTS)
+    keep_days: float = field(default_factory=lambda: settings.JOB_KEEP_DAYS)
 
 
 class JobRunner:
@@ -80,8 +83,15 @@ class JobRunner:
             return None
 
     async def _heartbeat(self) -> None:
+        beats, prune_every = 0, max(1, round(PRUNE_SECONDS / max(0.2, self.options.lease / 4)))
         while True:
+            if beats % prune_every == 0:  # at start, then about every PRUNE_SECONDS
+                try:
+                    await database_sync_to_async(queue.prune)(self.options.keep_days)
+                except DatabaseError:
+                    logger.exception("job worker %s could not prune ended jobs", self.id)
             await asyncio.sleep(max(0.2, self.options.lease / 4))
+            beats += 1
             try:
                 await database_sync_to_async(queue.extend)(self.id, self.options.lease)
             except DatabaseError:

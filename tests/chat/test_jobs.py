@@ -70,6 +70,16 @@ def test_the_lease_is_set_on_the_database_clock(conversation):
     assert BackgroundJob.objects.filter(pk=job.pk, lease_until__gt=Now()).exists()
 
 
+def test_ended_jobs_are_pruned_after_the_keep_time(conversation):
+    queue.enqueue(Kind.SUMMARY, conversation.pk)
+    queue.enqueue(Kind.EXTRACT, conversation.pk)
+    old = queue.claim("w:1:a", 60)
+    queue.finish(old, "w:1:a")
+    BackgroundJob.objects.filter(pk=old.pk).update(finished_at=timezone.now() - timedelta(days=8))
+    assert queue.prune(7) == 1
+    assert list(BackgroundJob.objects.values_list("kind", flat=True)) == [Kind.EXTRACT]  # the waiting one stays
+
+
 async def test_a_summary_job_runs_with_the_owners_key(alice, conversation, credential, upstream, settings):
     settings.MEMORY_EXTRACTION = False
     await database_sync_to_async(fill)(conversation, 40)
