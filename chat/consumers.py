@@ -102,6 +102,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if extraction_due(self.conversation, self.branch, enabled=enabled, leaving=True):
             await database_sync_to_async(jobs.enqueue)(BackgroundJob.Kind.EXTRACT, self.conversation_id)
 
+    async def dispatch(self, message: dict) -> None:
+        if message["type"] == "reply.frame":
+            # No database in it: skip the thread hop channels spends on close_old_connections for every
+            # message (a reply's own frames come back to its socket through the group and are dropped).
+            await self.reply_frame(message)
+            return
+        await super().dispatch(message)
+
     async def conversation_changed(self, event: dict) -> None:
         self.stale = True
 
