@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # The background worker's management command: one name, so a rename is one edit.
-WORKER_COMMAND = "imageworker"
+WORKER_COMMAND = "worker"
 ASGI_APPLICATION = "guyue.asgi:application"
 # SIGTERM lets daphne save every streaming reply as stopped (chat/consumers.py waits up to 10 s for
 # each) and lets the worker finish its step; only after this long does supervisord send SIGKILL.

@@ -19,6 +19,7 @@ import pytest
 import redis
 
 from bench.wsclient import WebSocket
+from guyue.lib import supervise
 from tests.chat.test_consumer import stream
 from tests.cluster.conftest import LOGIN_FAILURE_LIMIT, SEND_LIMIT
 from tests.cluster.stack import HANG_GUARD, ROOT, UPSTREAM_HEADER
@@ -260,7 +261,7 @@ def test_serve_runs_the_web_processes_on_one_socket_and_stops_them_all(stack):
                 time.sleep(0.3)
         processes = _descendants(serve.pid)
         web = [command for command in processes.values() if "daphne --fd 0 --proxy-headers" in command]
-        assert len(web) == 2 and any("manage.py imageworker" in command for command in processes.values())
+        assert len(web) == 2 and any(f"manage.py {supervise.WORKER_COMMAND}" in command for command in processes.values())
         for _ in range(4):  # whichever process takes it, the shared socket answers
             urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=HANG_GUARD).close()
         serve.send_signal(signal.SIGTERM)
