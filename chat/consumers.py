@@ -332,8 +332,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         return await sync_to_async(message_payload)(message, siblings=siblings, persona=persona, tool_runs=tool_runs)
 
     async def _emit(self, frame: dict) -> None:
-        await self._deliver(frame)
-        if frame["type"] in SHARED_FRAMES:
+        if frame["type"] not in SHARED_FRAMES:
+            await self._deliver(frame)
+        elif frame["type"] == "reply_end":
+            # Shared first: once the page has it, the turn is over (the next send must not find it busy).
+            await self._share(frame)
+            await self._deliver(frame)
+        else:
+            await self._deliver(frame)
             await self._share(frame)
 
     async def _deliver(self, frame: dict) -> None:
