@@ -7,13 +7,18 @@ MANAGE := $(BIN)/python manage.py
 # Defined before the first rule that names it (a prerequisite list is expanded when it is read).
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test lint guard-model test-real-model setup test-setup browser postgres redis check-migrations clean css css-check fonts lighthouse
+.PHONY: run serve test lint guard-model test-real-model setup test-setup browser postgres redis nginx check-migrations clean css css-check fonts lighthouse
 
 # The site and the worker (image and background jobs) together; Ctrl-C (or the end of daphne) stops both.
 run: setup
 	@$(MANAGE) worker & worker=$$!; \
 	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) guyue.asgi:application
+
+# Every core: WEB_PROCESSES daphne processes (default: the core count) on one socket plus the worker,
+# under supervisord (docs/deploy.md). More than one process needs REDIS_URL.
+serve: setup
+	$(MANAGE) serve --port $(PORT)
 
 test: test-setup lint check-migrations css-check
 	$(BIN)/python -m pytest
@@ -55,7 +60,7 @@ setup: $(VENV)/.installed .env
 	$(MANAGE) envcredentials
 	$(MANAGE) collectstatic --noinput --verbosity 0
 
-test-setup: setup $(VENV)/.installed-test browser postgres redis $(NODE_STAMP)
+test-setup: setup $(VENV)/.installed-test browser postgres redis nginx $(NODE_STAMP)
 
 # Browser tests drive Debian's Chromium (Playwright never downloads a browser here).
 browser:
@@ -68,6 +73,10 @@ postgres:
 # The Redis tests (tests/redis) start a throwaway server from Debian's redis-server package.
 redis:
 	@test -x /usr/bin/redis-server || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
+# The cluster tests (tests/cluster) put Debian's nginx, run as the test's own process, in front of two daphne.
+nginx:
+	@test -x /usr/sbin/nginx || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
 
 # --- front end: build-time only; the built CSS and font slices are committed ----------------------
 # Node is needed to change the look, never to run the site.

@@ -27,8 +27,9 @@ class Closed(Exception):
 
 
 class WebSocket:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, headers: dict | None = None):
         self.reader, self.writer = reader, writer
+        self.headers = headers or {}  # the handshake response's headers, names lower-cased
 
     @classmethod
     async def connect(cls, host: str, port: int, path: str, headers: dict[str, str]) -> WebSocket:
@@ -53,7 +54,7 @@ class WebSocket:
         if " 101 " not in status_line + " " or got.get("sec-websocket-accept") != accept:
             writer.close()
             raise HandshakeError(status_line)
-        return cls(reader, writer)
+        return cls(reader, writer, got)
 
     def _frame(self, opcode: int, payload: bytes) -> bytes:
         n = len(payload)

@@ -45,6 +45,10 @@ def _load(user, conversation_id: int) -> tuple[Conversation, Tree, list[Message]
     return conversation, tree, branch
 
 
+# Frames of a reply that the owner's other sockets on the same conversation (other tabs, in any process)
+# receive as well, through the conversation's channel-layer group; refusals stay with the socket that asked.
+SHARED_FRAMES = frozenset({"message", "reply_start", "delta", "tool", "reply_end"})
+
 # The reply lock lives this long unless the reply's task refreshes it, so a process that dies
 # mid-reply (SIGKILL) leaves the conversation busy for at most this long, even with Redis.
 LOCK_SECONDS = 30
@@ -98,8 +102,25 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if extraction_due(self.conversation, self.branch, enabled=enabled, leaving=True):
             await database_sync_to_async(jobs.enqueue)(BackgroundJob.Kind.EXTRACT, self.conversation_id)
 
+    async def dispatch(self, message: dict) -> None:
+        if message["type"] == "reply.frame":
+            # No database in it: skip the thread hop channels spends on close_old_connections for every
+            # message (a reply's own frames come back to its socket through the group and are dropped).
+            await self.reply_frame(message)
+            return
+        await super().dispatch(message)
+
     async def conversation_changed(self, event: dict) -> None:
         self.stale = True
+
+    async def reply_frame(self, event: dict) -> None:
+        """A reply another socket of this conversation is streaming: follow it (never our own, never
+        another owner's)."""
+        if event["sender"] == self.channel_name or event["owner"] != self.user.pk:
+            return
+        if event["frame"]["type"] in ("message", "reply_end"):
+            self.stale = True  # the tree grew elsewhere: reload before acting on it
+        await self._deliver(event["frame"])
 
     # --- frames in -------------------------------------------------------------------------------
     async def receive_json(self, content, **kwargs) -> None:
@@ -311,6 +332,17 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         return await sync_to_async(message_payload)(message, siblings=siblings, persona=persona, tool_runs=tool_runs)
 
     async def _emit(self, frame: dict) -> None:
+        if frame["type"] not in SHARED_FRAMES:
+            await self._deliver(frame)
+        elif frame["type"] == "reply_end":
+            # Shared first: once the page has it, the turn is over (the next send must not find it busy).
+            await self._share(frame)
+            await self._deliver(frame)
+        else:
+            await self._deliver(frame)
+            await self._share(frame)
+
+    async def _deliver(self, frame: dict) -> None:
         if not getattr(self, "send_frames", True):
             return
         try:
@@ -318,6 +350,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except Exception:  # noqa: BLE001 - a closed socket must never stop a reply from being saved
             self.send_frames = False
             logger.info("conversation %s: the socket went away mid-reply", self.conversation_id)
+
+    async def _share(self, frame: dict) -> None:
+        event = {"type": "reply.frame", "frame": frame, "owner": self.user.pk, "sender": self.channel_name}
+        try:
+            await self.channel_layer.group_send(conversation_group(self.conversation_id), event)
+        except Exception:  # noqa: BLE001 - other tabs missing a frame must never stop the reply
+            logger.warning("conversation %s: a reply frame did not reach the other sockets", self.conversation_id,
+                           exc_info=True)
 
     async def _refuse(self, code: str, message: str) -> None:
         await self._emit({"type": "error", "code": code, "message": message})

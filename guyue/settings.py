@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -105,6 +106,10 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Processes (manage.py serve; docs/deploy.md) --------------------------------------------
+# Daphne processes `manage.py serve` runs on one shared socket; more than one needs REDIS_URL.
+WEB_PROCESSES = env_int("WEB_PROCESSES", os.cpu_count() or 1)
 
 # --- Static and media -------------------------------------------------------------------------
 STATIC_URL = "/static/"

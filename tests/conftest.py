@@ -6,6 +6,7 @@ from django.test import Client
 
 from accounts.models import User
 from tests.fakes.upstream import upstream  # noqa: F401  (fixture)
+from tests.servers import postgres_url, redis_url  # noqa: F401  (fixtures)
 
 PASSWORD = "ink-and-paper-2026"
 

@@ -1,5 +1,6 @@
-"""A throwaway PostgreSQL server for the tests that prove the PostgreSQL path (Debian's postgresql
-package; `make test` installs it when missing)."""
+"""Throwaway servers for the tests of the paths past one machine, one of each per test session:
+PostgreSQL (Debian's postgresql package) and redis-server (Debian's redis-server package); `make test`
+installs both when missing. Registered for every test in tests/conftest.py; started only when used."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def _bin(name: str) -> str | None:
     return found[-1] if found else shutil.which(name)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -37,7 +38,7 @@ def postgres_url():
         pytest.fail("PostgreSQL server binaries not found: install Debian's postgresql package (make test does)")
     root = tempfile.mkdtemp(prefix="guyue-pg-")
     os.chmod(root, 0o777)
-    data, port = os.path.join(root, "data"), _free_port()
+    data, port = os.path.join(root, "data"), free_port()
     subprocess.run(_as_postgres([initdb, "-D", data, "-A", "trust", "-U", "guyue", "-E", "UTF8", "--locale=C.UTF-8"]),
                    check=True, capture_output=True)
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
@@ -53,4 +54,31 @@ def postgres_url():
         yield f"postgres://guyue@127.0.0.1:{port}/postgres"
     finally:
         subprocess.run(_as_postgres([pg_ctl, "-D", data, "-m", "immediate", "stop"]), capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    server = shutil.which("redis-server")
+    if not server:
+        pytest.fail("redis-server not found: install Debian's redis-server package (make test does)")
+    root, port = tempfile.mkdtemp(prefix="guyue-redis-"), free_port()
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", root,
+         "--daemonize", "no", "--loglevel", "warning"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if process.poll() is not None:
+                pytest.fail(f"redis-server exited: {process.stderr.read().decode()[:500]}")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
         shutil.rmtree(root, ignore_errors=True)
