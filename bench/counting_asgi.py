@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 from collections import Counter
 
@@ -78,7 +79,7 @@ def _lag_summary() -> dict:
 def stats() -> dict:
     with _lock:
         return {"queries": sum(_by_kind.values()), "by_kind": dict(_by_kind), "connections": _connections,
-                "loop_lag_ms": _lag_summary()}
+                "loop_lag_ms": _lag_summary(), "pid": os.getpid()}
 
 
 async def application(scope, receive, send):

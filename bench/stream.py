@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -120,8 +121,12 @@ class Stack:
 
     def __init__(self, users: int, rate: float, think: float, *, keep: bool = False,
                  asgi_app: str = "bench.counting_asgi:application", extra_env: dict[str, str] | None = None,
-                 judge_delay: float = 0.3):
+                 judge_delay: float = 0.3, processes: int = 0):
         self.users, self.rate, self.think, self.keep, self.asgi_app = users, rate, think, keep, asgi_app
+        # processes > 0: `manage.py serve` (that many daphne on one socket) on PostgreSQL and Redis
+        self.processes = processes
+        self.servers = contextlib.ExitStack()
+        self.web_pids: list[int] = []
         self.judge_delay = judge_delay
         self.extra_env = extra_env or {}
         self.idle_cpu_share = 0.0
@@ -145,15 +150,21 @@ class Stack:
         self.origin = f"http://{HOST}:{self.port}"
         (self.tmp / "static").mkdir()
         (self.tmp / "media").mkdir()
+        database_url, redis_url = f"sqlite:///{self.tmp / 'db.sqlite3'}", ""
+        if self.processes:
+            from tests.servers import postgres_server, redis_server
+
+            database_url = self.servers.enter_context(postgres_server())
+            redis_url = self.servers.enter_context(redis_server())
         self.env = {
             **self._base_env(),
-            "DATABASE_URL": f"sqlite:///{self.tmp / 'db.sqlite3'}",
+            "DATABASE_URL": database_url,
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
             "ALLOWED_HOSTS": f"{HOST},localhost",
             "SITE_URL": self.origin,
             "DEBUG": "false",
-            "REDIS_URL": "",  # one daphne process: in-memory channel layer and cache
+            "REDIS_URL": redis_url,  # one daphne process: in-memory channel layer and cache
             "SEND_LIMIT_PER_MINUTE": "1000000",
             "STATIC_ROOT": str(self.tmp / "static"),
             "MEDIA_ROOT": str(self.tmp / "media"),
@@ -178,8 +189,12 @@ class Stack:
         """Start daphne on the prepared database (again, after it was killed) and wait until it answers."""
         daphne = Path(sys.executable).parent / "daphne"
         command = [str(daphne)] if daphne.exists() else [sys.executable, "-m", "daphne"]
-        self.daphne = self._spawn([*command, "-b", HOST, "-p", str(self.port), self.asgi_app],
-                                  "daphne", env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        if self.processes:
+            command = [sys.executable, "manage.py", "serve", "--host", HOST, "--port", str(self.port),
+                       "--processes", str(self.processes), "--no-worker", "--app", self.asgi_app]
+        else:
+            command = [*command, "-b", HOST, "-p", str(self.port), self.asgi_app]
+        self.daphne = self._spawn(command, "daphne", env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -189,6 +204,45 @@ class Stack:
                 if self.daphne.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("daphne did not start:\n" + self.server_log()) from None
                 time.sleep(0.2)
+        self.web_pids = [self.daphne.pid]
+        if self.processes:  # each daphne answers for itself: ask until every one has
+            found: set[int] = set()
+            while len(found) < self.processes and time.monotonic() < deadline:
+                found.add(httpx.get(f"{self.origin}/__bench__/stats", headers={"Connection": "close"}).json()["pid"])
+            self.web_pids = sorted(found)
+
+    def server_sessions(self) -> int | None:
+        """Sessions PostgreSQL has opened so far (each call is a session of its own: callers subtract it)."""
+        if not self.processes:
+            return None
+        import psycopg
+
+        with psycopg.connect(self.env["DATABASE_URL"]) as connection:
+            return connection.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+                                       ).fetchone()[0]
+
+    def web_cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.web_pids)
+
+    async def app_stats(self, http: httpx.AsyncClient, reset: bool = False) -> dict:
+        """The site's counters: of the one daphne, or summed over the serve command's processes."""
+        url = f"{self.origin}/__bench__/stats" + ("?reset=1" if reset else "")
+        if not self.processes:
+            return (await http.get(url)).json()
+        seen: dict[int, dict] = {}
+        async with httpx.AsyncClient(timeout=30) as fresh:
+            for _ in range(400):
+                if len(seen) == len(self.web_pids):
+                    break
+                stats = (await fresh.get(url, headers={"Connection": "close"})).json()
+                seen.setdefault(stats["pid"], stats)
+        by_kind: Counter = Counter()
+        for stats in seen.values():
+            by_kind.update(stats["by_kind"])
+        lags = [stats["loop_lag_ms"] for stats in seen.values()]
+        return {"queries": sum(s["queries"] for s in seen.values()), "by_kind": dict(by_kind),
+                "connections": sum(s["connections"] for s in seen.values()),
+                "loop_lag_ms": {key: max((lag.get(key) or 0) for lag in lags) for key in (lags[0] if lags else {})}}
 
     @staticmethod
     def _base_env() -> dict[str, str]:
@@ -241,6 +295,7 @@ class Stack:
                 proc.wait(5)
         if hasattr(self, "log"):
             self.log.close()
+        self.servers.close()
         if self.keep:
             print(f"kept {self.tmp}", file=sys.stderr)
         else:
@@ -311,6 +366,7 @@ class Phase:
     queries: int = 0
     queries_by_kind: Counter = field(default_factory=Counter)
     connections: int = 0
+    server_sessions: int | None = None  # PostgreSQL: sessions the server opened (pg_stat_database)
     cpu: float = 0.0
     wall: float = 0.0
     upstream_max_streams: int = 0
@@ -329,18 +385,20 @@ async def app_round(stack: Stack, http: httpx.AsyncClient, n: int, tokens: int, 
         if isinstance(ws, BaseException):
             stream.error = f"connect: {ws!r}" if not isinstance(ws, HandshakeError) else f"connect refused: {ws}"
     await http.get(f"{stack.upstream_url}/__bench__/stats?reset=1")
-    before = (await http.get(f"{stack.origin}/__bench__/stats?reset=1")).json()
-    cpu0, t0, busy0 = cpu_seconds(stack.daphne.pid), time.monotonic(), machine_busy()
+    before = await stack.app_stats(http, reset=True)
+    sessions0 = stack.server_sessions()
+    cpu0, t0, busy0 = stack.web_cpu(), time.monotonic(), machine_busy()
     bench0 = cpu_seconds(os.getpid()) + cpu_seconds(stack.upstream.pid)
-    ours = {os.getpid(), stack.upstream.pid, stack.daphne.pid}
+    ours = {os.getpid(), stack.upstream.pid, stack.daphne.pid, *stack.web_pids}
     others0 = others_cpu_seconds(ours)
     timeout = 30 + 3 * tokens / stack.rate
     await asyncio.gather(*(app_stream(ws, s, timeout) for s, ws in zip(streams, sockets)
                            if isinstance(ws, WebSocket)))
-    cpu1, t1, busy1 = cpu_seconds(stack.daphne.pid), time.monotonic(), machine_busy()
+    cpu1, t1, busy1 = stack.web_cpu(), time.monotonic(), machine_busy()
     bench1 = cpu_seconds(os.getpid()) + cpu_seconds(stack.upstream.pid)
     others1 = others_cpu_seconds(ours)
-    after = (await http.get(f"{stack.origin}/__bench__/stats")).json()
+    after = await stack.app_stats(http)
+    sessions1 = stack.server_sessions()
     up = (await http.get(f"{stack.upstream_url}/__bench__/stats")).json()
     await asyncio.gather(*(ws.close() for ws in sockets if isinstance(ws, WebSocket)))
     for stream in streams:
@@ -352,6 +410,7 @@ async def app_round(stack: Stack, http: httpx.AsyncClient, n: int, tokens: int, 
     by_kind.subtract(before["by_kind"])
     return Phase(streams, queries=after["queries"] - before["queries"], queries_by_kind=+by_kind,
                  connections=after["connections"] - before["connections"], cpu=cpu1 - cpu0, wall=t1 - t0,
+                 server_sessions=None if sessions0 is None else sessions1 - sessions0 - 1,
                  upstream_max_streams=up["max_open_streams"], log_problems=stack.new_log_problems(),
                  loop_lag_ms=after["loop_lag_ms"], bench_cpu=bench1 - bench0, others_cpu=others1 - others0,
                  machine_busy=(busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]))
@@ -471,6 +530,9 @@ def summarize(n: int, tokens: int, phases: list[Phase], direct: list[Stream], id
         "checkpoints_per_s": r(by_kind["CHECKPOINT"] / wall if wall else None),
         "queries_by_kind_per_reply": {k: r(v / replies) for k, v in sorted(by_kind.items())} if replies else {},
         "db_connections_per_reply": r(sum(p.connections for p in phases) / replies if replies else None),
+        # On PostgreSQL the figure above counts the pool's checkouts; this one the server's new sessions.
+        "pg_new_sessions_per_reply": r(sum(p.server_sessions for p in phases) / replies
+                                       if replies and all(p.server_sessions is not None for p in phases) else None),
         "cpu_s_per_reply": r(cpu / replies if replies else None, 4),
         "cpu_s_per_reply_net_of_idle": r(max(0.0, cpu - idle_cpu_share * wall) / replies if replies else None, 4),
         "daphne_idle_cpu_share": r(idle_cpu_share, 3),
@@ -554,9 +616,9 @@ async def bench(stack: Stack, args) -> dict:
         stack.new_log_problems()
         # What daphne burns with nothing to do (its timers, the loop-lag probe), to net it out.
         await asyncio.sleep(1)
-        cpu0, t0 = cpu_seconds(stack.daphne.pid), time.monotonic()
+        cpu0, t0 = stack.web_cpu(), time.monotonic()
         await asyncio.sleep(3)
-        stack.idle_cpu_share = (cpu_seconds(stack.daphne.pid) - cpu0) / (time.monotonic() - t0)
+        stack.idle_cpu_share = (stack.web_cpu() - cpu0) / (time.monotonic() - t0)
         for n in args.sizes:
             rounds = args.rounds or (10 if n == 1 else 3 if n <= 50 else 2)
             print(f"N={n}: {rounds} round(s) of {args.tokens}-token replies, direct path first", file=sys.stderr)
@@ -595,6 +657,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (database, daphne log)")
     parser.add_argument("--asgi-app", default="bench.counting_asgi:application",
                         help="what daphne serves; a wrapper of it must keep /__bench__/stats (e.g. to profile)")
+    parser.add_argument("--serve", type=int, default=0, metavar="N",
+                        help="serve with `manage.py serve --processes N` on a throwaway PostgreSQL and redis-server")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra setting for the site's processes, e.g. DB_CONN_MAX_AGE=60 (repeatable)")
     args = parser.parse_args()
@@ -606,7 +670,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # finally: below still stops the children
     extra_env = dict(item.split("=", 1) for item in args.env)
     stack = Stack(max(args.sizes), args.rate, args.think, keep=args.keep, asgi_app=args.asgi_app, extra_env=extra_env,
-                  judge_delay=args.judge_delay)
+                  judge_delay=args.judge_delay, processes=args.serve)
     try:
         print(f"starting upstream, database and daphne in {stack.tmp}", file=sys.stderr)
         stack.start()
@@ -618,7 +682,9 @@ def main() -> int:
         stack.close()
     result["machine"] = machine()
     result["settings"] = {"rate_tokens_per_s": args.rate, "think_s": args.think, "tokens": args.tokens,
-                          "env": extra_env, "risky": args.risky, "judge_delay_s": args.judge_delay}
+                          "env": extra_env, "risky": args.risky, "judge_delay_s": args.judge_delay,
+                          "serve_processes": args.serve, "database": "postgresql" if args.serve else "sqlite",
+                          "redis": bool(args.serve)}
     result["targets"] = verdict(result, args.sizes)
     print_table(result["runs"], result["length_check"])
     other = max((run["other_load_cores"] or 0 for run in result["runs"] + result["length_check"]), default=0)

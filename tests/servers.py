@@ -11,6 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -31,11 +32,16 @@ def _as_postgres(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
-@pytest.fixture(scope="session")
-def postgres_url():
+class ServerMissing(RuntimeError):
+    pass
+
+
+@contextmanager
+def postgres_server():
+    """A throwaway PostgreSQL server; yields its URL (bench/stream.py --serve uses it too)."""
     initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
     if not initdb or not pg_ctl:
-        pytest.fail("PostgreSQL server binaries not found: install Debian's postgresql package (make test does)")
+        raise ServerMissing("PostgreSQL server binaries not found: install Debian's postgresql package (make test does)")
     root = tempfile.mkdtemp(prefix="guyue-pg-")
     os.chmod(root, 0o777)
     data, port = os.path.join(root, "data"), free_port()
@@ -57,11 +63,12 @@ def postgres_url():
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def redis_url():
+@contextmanager
+def redis_server():
+    """A throwaway redis-server; yields its URL."""
     server = shutil.which("redis-server")
     if not server:
-        pytest.fail("redis-server not found: install Debian's redis-server package (make test does)")
+        raise ServerMissing("redis-server not found: install Debian's redis-server package (make test does)")
     root, port = tempfile.mkdtemp(prefix="guyue-redis-"), free_port()
     process = subprocess.Popen(
         [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", root,
@@ -75,10 +82,28 @@ def redis_url():
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     break
             if process.poll() is not None:
-                pytest.fail(f"redis-server exited: {process.stderr.read().decode()[:500]}")
+                raise ServerMissing(f"redis-server exited: {process.stderr.read().decode()[:500]}")
             time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         process.terminate()
         process.wait(timeout=10)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    try:
+        with postgres_server() as url:
+            yield url
+    except ServerMissing as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    try:
+        with redis_server() as url:
+            yield url
+    except ServerMissing as exc:
+        pytest.fail(str(exc))

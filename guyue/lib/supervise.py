@@ -34,6 +34,7 @@ class Plan:
     # Daphne's --proxy-headers takes the client address from the *first* X-Forwarded-For entry and the
     # scheme from X-Forwarded-Proto: only behind a proxy that overwrites both (docs/deploy.md).
     proxy_headers: bool = False
+    app: str = ASGI_APPLICATION  # bench/stream.py serves its counting wrapper of it
 
 
 def check(processes: int, redis_url: str) -> None:
@@ -78,7 +79,7 @@ def config(plan: Plan) -> str:
         # the connections over the processes, and a restarted process serves the same socket.
         "[fcgi-program:web]",
         f"socket=tcp://{plan.host}:{plan.port}",
-        f"command={daphne} --fd 0{proxy} {ASGI_APPLICATION}",
+        f"command={daphne} --fd 0{proxy} {plan.app}",
         f"directory={plan.workdir}",
         f"numprocs={plan.processes}",
         "process_name=web-%(process_num)d",

@@ -3,6 +3,7 @@ shared socket and the background worker, in the foreground, until SIGTERM or Ctr
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import signal
 import subprocess
@@ -30,8 +31,9 @@ class Command(BaseCommand):
         parser.add_argument("--processes", type=int, help="daphne processes (default WEB_PROCESSES)")
         parser.add_argument("--no-worker", action="store_true", help="run the web processes only")
         parser.add_argument("--print-config", action="store_true", help="print the supervisord config and exit")
+        parser.add_argument("--app", default=supervise.ASGI_APPLICATION, help=argparse.SUPPRESS)  # bench/stream.py
 
-    def handle(self, *args, host, port, processes, no_worker, print_config, **options):
+    def handle(self, *args, host, port, processes, no_worker, print_config, app, **options):
         processes = processes or settings.WEB_PROCESSES
         try:
             supervise.check(processes, settings.REDIS_URL)
@@ -41,7 +43,7 @@ class Command(BaseCommand):
         try:
             plan = supervise.Plan(host=host, port=port, processes=processes, python=Path(sys.executable),
                                   workdir=Path(settings.BASE_DIR), rundir=rundir, worker=not no_worker,
-                                  proxy_headers=settings.TRUST_X_FORWARDED_FOR)
+                                  proxy_headers=settings.TRUST_X_FORWARDED_FOR, app=app)
             text = supervise.config(plan)
             if print_config:
                 self.stdout.write(text, ending="")
