@@ -13,12 +13,15 @@ LAYER_READ_TIMEOUT = BLOCK_SECONDS + 10  # a blocking read always ends (empty-ha
 CACHE_READ_TIMEOUT = 5.0  # cache commands never block on the server
 CONNECT_TIMEOUT = 5.0
 HEALTH_CHECK_SECONDS = 30  # PING a connection idle this long before using it (a NAT or proxy may have cut it)
+# redis-py 8 caps a pool at 100 connections and raises at once past it; every reply frame is a group_send
+# that holds one while it runs, so 100 streams of one process under load ran out (bench/stream.py --serve).
+MAX_CONNECTIONS = 1000
 
 
 def _socket_options(read_timeout: float) -> dict:
     return {
         "socket_timeout": read_timeout, "socket_connect_timeout": CONNECT_TIMEOUT, "socket_keepalive": True,
-        "health_check_interval": HEALTH_CHECK_SECONDS,
+        "health_check_interval": HEALTH_CHECK_SECONDS, "max_connections": MAX_CONNECTIONS,
     }  # fmt: skip
 
 

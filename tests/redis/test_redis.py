@@ -52,6 +52,19 @@ def test_the_cache_and_the_layer_are_the_redis_server(redis_url):
     assert isinstance(get_channel_layer(), RedisChannelLayer)
 
 
+async def test_many_group_sends_at_once_find_a_connection():
+    """A reply frame is a group_send: hundreds at once in one process must not exhaust the pool
+    (redis-py 8's default of 100 raised "Too many connections" at N = 200)."""
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add("many", channel)
+    results = await asyncio.gather(*(layer.group_send("many", {"type": "x", "n": n}) for n in range(400)),
+                                   return_exceptions=True)
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    await layer.group_discard("many", channel)
+    await layer.flush()
+
+
 async def test_a_message_crosses_between_two_layers_as_between_two_processes():
     config = django_settings.CHANNEL_LAYERS["default"]["CONFIG"]
     here, there = RedisChannelLayer(**config), RedisChannelLayer(**config)
