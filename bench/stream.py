@@ -88,6 +88,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def peak_rss_mb(pid: int) -> float:
+    """The most memory the process has held so far (VmHWM), in MiB."""
+    with open(f"/proc/{pid}/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM")) / 1024
+
+
 def machine_busy() -> tuple[float, float]:
     """(busy, total) jiffies of all CPUs, from /proc/stat: the bench's own processes included."""
     with open("/proc/stat") as fh:
@@ -367,6 +373,7 @@ class Phase:
     queries_by_kind: Counter = field(default_factory=Counter)
     connections: int = 0
     server_sessions: int | None = None  # PostgreSQL: sessions the server opened (pg_stat_database)
+    peak_rss_mb: float = 0.0  # the largest peak RSS of a web process so far
     cpu: float = 0.0
     wall: float = 0.0
     upstream_max_streams: int = 0
@@ -411,6 +418,7 @@ async def app_round(stack: Stack, http: httpx.AsyncClient, n: int, tokens: int, 
     return Phase(streams, queries=after["queries"] - before["queries"], queries_by_kind=+by_kind,
                  connections=after["connections"] - before["connections"], cpu=cpu1 - cpu0, wall=t1 - t0,
                  server_sessions=None if sessions0 is None else sessions1 - sessions0 - 1,
+                 peak_rss_mb=max(peak_rss_mb(pid) for pid in stack.web_pids),
                  upstream_max_streams=up["max_open_streams"], log_problems=stack.new_log_problems(),
                  loop_lag_ms=after["loop_lag_ms"], bench_cpu=bench1 - bench0, others_cpu=others1 - others0,
                  machine_busy=(busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]))
@@ -531,6 +539,7 @@ def summarize(n: int, tokens: int, phases: list[Phase], direct: list[Stream], id
         "queries_by_kind_per_reply": {k: r(v / replies) for k, v in sorted(by_kind.items())} if replies else {},
         "db_connections_per_reply": r(sum(p.connections for p in phases) / replies if replies else None),
         # On PostgreSQL the figure above counts the pool's checkouts; this one the server's new sessions.
+        "peak_rss_mb_per_process": r(max(p.peak_rss_mb for p in phases) if phases else None, 1),
         "pg_new_sessions_per_reply": r(sum(p.server_sessions for p in phases) / replies
                                        if replies and all(p.server_sessions is not None for p in phases) else None),
         "cpu_s_per_reply": r(cpu / replies if replies else None, 4),
