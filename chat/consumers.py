@@ -150,7 +150,18 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self._refuse("bad_request", "无法识别的请求。")
 
     async def _stop(self, frame: Frame) -> None:
-        if self.run is not None:
+        if self.run is not None and self.task is not None and not self.task.done():
+            self.run.stop()
+            return
+        # A tab that only follows a reply stops it where it runs: the socket that sent it, in any process.
+        event = {"type": "reply.stop", "owner": self.user.pk, "sender": self.channel_name}
+        await self.channel_layer.group_send(conversation_group(self.conversation_id), event)
+
+    async def reply_stop(self, event: dict) -> None:
+        """Another tab of the owner asked to stop: the reply running here stops (saved as stopped)."""
+        if event["sender"] == self.channel_name or event["owner"] != self.user.pk:
+            return
+        if self.run is not None and self.task is not None and not self.task.done():
             self.run.stop()
 
     async def _send(self, frame: Frame) -> None:

@@ -69,3 +69,31 @@ async def test_other_conversations_and_other_owners_see_nothing(alice, bob, conv
     assert await sender.receive_nothing(timeout=0.5)
     await sender.disconnect()
     await elsewhere.disconnect()
+
+
+async def test_a_following_tab_can_stop_the_reply(alice, conversation, credential, upstream):
+    upstream.route("POST", PATH, stream(*[f"第{n}句。" for n in range(40)], gap=0.1))
+    sender, follower = await connect(alice, conversation.pk), await connect(alice, conversation.pk)
+    await sender.send_json_to({"type": "send", "text": "太白，讲个长故事"})
+    await frames_until(follower, "delta")  # the follower sees the reply streaming
+    await follower.send_json_to({"type": "stop"})
+    ended = await frames_until(sender, "reply_end", timeout=20)
+    assert ended[-1]["message"]["status"] == "stopped"
+    followed = await frames_until(follower, "reply_end", timeout=20)
+    assert followed[-1]["message"]["status"] == "stopped"
+    await sender.disconnect()
+    await follower.disconnect()
+
+
+async def test_another_users_stop_reaches_no_reply(alice, bob, conversation, credential, upstream):
+    """The group is the conversation's; a stop event names its owner, and only the owner's reply stops."""
+    upstream.route("POST", PATH, stream(*REPLY, gap=0.2))
+    sender = await connect(alice, conversation.pk)
+    await sender.send_json_to({"type": "send", "text": "你好，太白"})
+    await frames_until(sender, "delta")
+    layer = get_channel_layer()
+    await layer.group_send(conversation_group(conversation.pk), {"type": "reply.stop", "owner": bob.pk,
+                                                                 "sender": "elsewhere"})
+    ended = await frames_until(sender, "reply_end", timeout=20)
+    assert ended[-1]["message"]["status"] == "complete" and text_of(ended).endswith("白道来。")
+    await sender.disconnect()
