@@ -149,8 +149,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except ValueError:  # not JSON
             await self._refuse("bad_request", "无法识别的请求。")
 
+    def _replying(self) -> bool:
+        return self.run is not None and self.task is not None and not self.task.done()
+
     async def _stop(self, frame: Frame) -> None:
-        if self.run is not None and self.task is not None and not self.task.done():
+        if self._replying():
             self.run.stop()
             return
         # A tab that only follows a reply stops it where it runs: the socket that sent it, in any process.
@@ -161,7 +164,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         """Another tab of the owner asked to stop: the reply running here stops (saved as stopped)."""
         if event["sender"] == self.channel_name or event["owner"] != self.user.pk:
             return
-        if self.run is not None and self.task is not None and not self.task.done():
+        if self._replying():
             self.run.stop()
 
     async def _send(self, frame: Frame) -> None:

@@ -280,6 +280,8 @@ class BackgroundJob(models.Model):
         DONE = "done", "已完成"
         FAILED = "failed", "失败"
 
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
     kind = models.CharField(max_length=12, choices=Kind.choices)
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="background_jobs")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)

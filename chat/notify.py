@@ -1,4 +1,5 @@
-"""Tell open chat sockets that a conversation changed over HTTP (stage, style, shown branch)."""
+"""Tell open chat sockets that a conversation changed outside them (HTTP: stage, style, shown branch;
+the worker: a new summary or greeting)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ def conversation_group(conversation_id: int) -> str:
     return f"conversation-{conversation_id}"
 
 
-def conversation_changed(conversation_id: int) -> None:
+async def aconversation_changed(conversation_id: int) -> None:
     layer = get_channel_layer()
     if layer is not None:
-        async_to_sync(layer.group_send)(conversation_group(conversation_id), {"type": "conversation.changed"})
+        await layer.group_send(conversation_group(conversation_id), {"type": "conversation.changed"})
+
+
+def conversation_changed(conversation_id: int) -> None:
+    async_to_sync(aconversation_changed)(conversation_id)

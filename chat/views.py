@@ -96,7 +96,7 @@ def _callback_state(conversation: Conversation, *, followed: bool = False) -> di
     """A callback greeting being written shows as a line the page polls; a page that followed the
     job and finds no greeting shows why."""
     latest = conversation.background_jobs.filter(kind=BackgroundJob.Kind.CALLBACK).order_by("-pk").first()
-    if latest is not None and latest.status in (BackgroundJob.Status.QUEUED, BackgroundJob.Status.RUNNING):
+    if latest is not None and latest.status in BackgroundJob.ACTIVE:
         return {"callback_pending": True}
     if followed and latest is not None and latest.status == BackgroundJob.Status.FAILED:
         return {"callback_notice": latest.error}
@@ -113,7 +113,7 @@ def callback(request: HttpRequest, pk: int) -> HttpResponse:
     if callbacks.previous_for(request.user, conversation) is None:
         context["callback_notice"] = "没有可以接续的上一段对话。"
     elif credential_resolve(request.user) is None:
-        context["callback_notice"] = "尚未配置可用的大模型密钥，无法请人物忆起上回。"
+        context["callback_notice"] = callbacks.NO_KEY_NOTICE
     else:
         jobs.enqueue(BackgroundJob.Kind.CALLBACK, conversation.pk)  # a second click joins the waiting one
         context.update(_callback_state(conversation))

@@ -91,19 +91,19 @@ def redis_server():
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def postgres_url():
+def _served(server):
     try:
-        with postgres_server() as url:
+        with server() as url:
             yield url
     except ServerMissing as exc:
         pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    yield from _served(postgres_server)
 
 
 @pytest.fixture(scope="session")
 def redis_url():
-    try:
-        with redis_server() as url:
-            yield url
-    except ServerMissing as exc:
-        pytest.fail(str(exc))
+    yield from _served(redis_server)

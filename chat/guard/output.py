@@ -42,7 +42,7 @@ from functools import lru_cache
 
 from chat.guard.lexicon import ALL_TERMS_RE, FOLDED_YEARS
 from chat.guard.normalize import _INVISIBLE_RE, fold_char, fold_compact, fold_pattern, to_simplified
-from chat.guard.prefixes import Prefixes, prefixes
+from chat.guard.prefixes import DEPTH, Prefixes, prefixes
 
 GRAM = 10  # characters per n-gram of the verbatim-run leak check
 WINDOW = 48  # compact characters the phrase checks look back over
@@ -369,6 +369,7 @@ class OutputGuard:
         self._leads = _LEADS | _OPENER_LEADS | {name[0] for name in self._names if len(name) > 1}
         self._prefixes = [_lead_prefixes()] + ([prefixes(self._by_name.pattern)] if self._by_name else [])
         self._lead_at: deque[int] = deque()  # compact indices of recent lead characters
+        self._leads_settled = -1  # leads up to this index had DEPTH characters after them when judged: kept for good
         self._pending = ""  # raw text received and not yet released
         self._released = 0  # raw characters released so far
         self._raw_len = 0
@@ -665,9 +666,13 @@ class OutputGuard:
         oldest = self._raw_len - self.holdback
         while self._lead_at and self._raw_at[self._lead_at[0]] < oldest:
             self._lead_at.popleft()
-        # A lead whose next characters begin no phrase ("明月": no phrase begins so) holds nothing.
-        if any(not self._viable(lead) for lead in self._lead_at):
-            self._lead_at = deque(lead for lead in self._lead_at if self._viable(lead))
+        # A lead whose next characters begin no phrase ("明月": no phrase begins so) holds nothing. A lead
+        # judged with DEPTH characters after it is settled, so only the newest few are looked at again.
+        if self._lead_at and self._lead_at[-1] > self._leads_settled:
+            live = [lead for lead in self._lead_at if lead <= self._leads_settled or self._viable(lead)]
+            if len(live) != len(self._lead_at):
+                self._lead_at = deque(live)
+        self._leads_settled = tail - DEPTH
         if self._lead_at:
             holds.append(self._raw_at[self._lead_at[0]])
         if self._run:

@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from accounts.services import credential_resolve
 from chat.models import BackgroundJob, Conversation
-from chat.notify import conversation_group
+from chat.notify import aconversation_changed
 from chat.providers.chat import ProviderConfig
 from chat.providers.errors import ProviderError
 from chat.recall import callback as callbacks
@@ -35,19 +34,12 @@ def _config(conversation: Conversation) -> ProviderConfig | None:
         return None
 
 
-async def _changed(conversation_id: int) -> None:
-    # Open sockets (in any process, with Redis) reload the conversation they hold.
-    layer = get_channel_layer()
-    if layer is not None:
-        await layer.group_send(conversation_group(conversation_id), {"type": "conversation.changed"})
-
-
 async def summary(job: BackgroundJob) -> str:
     config = await _config(job.conversation)
     if config is None:
         return NO_KEY
     if await refresh_summary(job.conversation_id, config):
-        await _changed(job.conversation_id)
+        await aconversation_changed(job.conversation_id)
     return ""
 
 
@@ -87,7 +79,7 @@ async def callback(job: BackgroundJob) -> str:
     conversation, messages, guard = inputs
     config = await _config(conversation)
     if config is None:
-        return "尚未配置可用的大模型密钥，无法请人物忆起上回。"
+        return callbacks.NO_KEY_NOTICE
     try:
         text = await callbacks.write_callback(config, messages, guard)
     except ProviderError as exc:
@@ -97,7 +89,7 @@ async def callback(job: BackgroundJob) -> str:
     saved = await database_sync_to_async(callbacks.callback_save)(
         conversation=conversation, text=text, model=config.model, provider=config.kind)
     if saved is not None:
-        await _changed(conversation.pk)
+        await aconversation_changed(conversation.pk)
     return ""
 
 

@@ -20,6 +20,7 @@ from chat.recall.recall import exchange_line
 from chat.selectors import branch_messages
 
 EXCHANGES = 3
+NO_KEY_NOTICE = "尚未配置可用的大模型密钥，无法请人物忆起上回。"
 MAX_TOKENS = 200
 
 
