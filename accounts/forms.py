@@ -124,7 +124,9 @@ class CredentialForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("kind") == CredentialKind.OPENAI_COMPATIBLE and not cleaned.get("base_url"):
+        # A refused URL already says what is wrong with the field; "fill it in" would contradict it.
+        missing = not cleaned.get("base_url") and "base_url" not in self.errors
+        if cleaned.get("kind") == CredentialKind.OPENAI_COMPATIBLE and missing:
             self.add_error("base_url", "OpenAI 兼容接口需要填写接口地址。")
         return cleaned
 

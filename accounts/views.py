@@ -14,7 +14,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from accounts import services
 from accounts.forms import CredentialForm, CredentialReplaceForm, SignupForm, ThrottledAuthenticationForm
-from accounts.models import ApiCredential
+from accounts.models import ApiCredential, CredentialStatus
 from accounts.selectors import get_credential_for_user
 from guyue import ratelimit
 
@@ -87,6 +87,15 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     return _render_settings(request)
 
 
+def _report_check(request: HttpRequest, what: str, credential: ApiCredential) -> None:
+    """Say how the key check went: a key that failed it is an error, shown with the provider's reason."""
+    text = f"{what}：{credential.get_status_display()}。"
+    if credential.status in (CredentialStatus.VALID, CredentialStatus.UNCHECKED):
+        messages.info(request, text)
+    else:
+        messages.error(request, text + (credential.last_error or ""))
+
+
 def _keycheck_allowed(request: HttpRequest) -> bool:
     # Each save or re-check makes an outbound call on the user's behalf: keep it to a human pace.
     key = ratelimit.cache_key("keycheck", str(request.user.pk))
@@ -109,7 +118,7 @@ def credential_add(request: HttpRequest) -> HttpResponse:
     credential = form.save(commit=False)
     credential.owner = request.user
     credential = services.credential_save(credential=credential, api_key=form.cleaned_data["key"])
-    messages.info(request, f"已保存「{credential.label}」：{credential.get_status_display()}。")
+    _report_check(request, f"已保存「{credential.label}」", credential)
     if not request.htmx:
         return redirect("accounts:settings")
     return _render_settings(request)
@@ -125,7 +134,7 @@ def credential_replace(request: HttpRequest, pk: int) -> HttpResponse:
     if not _keycheck_allowed(request):
         return _too_many_checks(request)
     services.credential_save(credential=credential, api_key=form.cleaned_data["key"])
-    messages.info(request, f"已替换「{credential.label}」的密钥：{credential.get_status_display()}。")
+    _report_check(request, f"已替换「{credential.label}」的密钥", credential)
     if not request.htmx:
         return redirect("accounts:settings")
     return _render_settings(request)
@@ -138,7 +147,7 @@ def credential_revalidate(request: HttpRequest, pk: int) -> HttpResponse:
     if not _keycheck_allowed(request):
         return _too_many_checks(request)
     services.credential_validate(credential)
-    messages.info(request, f"已重新验证「{credential.label}」：{credential.get_status_display()}。")
+    _report_check(request, f"已重新验证「{credential.label}」", credential)
     if not request.htmx:
         return redirect("accounts:settings")
     return _render_settings(request)

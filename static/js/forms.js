@@ -11,4 +11,42 @@
       form.reset();
     }
   });
+
+  // A failed htmx request that brings no form back (a 403, 404 or 5xx, or no answer at all) is
+  // said beside the element the user acted on; base.html's responseHandling swaps form errors.
+  const FAILURES = {
+    403: "操作未被允许：页面可能已过期，请刷新后重试。",
+    404: "找不到要操作的内容：它可能已被删除，请刷新页面。",
+    413: "提交的内容过大。",
+  };
+
+  function failureText(status) {
+    if (!status) return "无法连接到服务器，请检查网络后重试。";
+    return FAILURES[status] || `服务器出错（${status}），请稍后重试。`;
+  }
+
+  function showFailure(elt, text) {
+    const anchor = elt.closest("form") || elt;
+    let note = anchor.nextElementSibling;
+    if (!(note && note.classList.contains("request-error"))) {
+      note = document.createElement("p");
+      note.className = "request-error error";
+      note.setAttribute("role", "alert");
+      anchor.after(note);
+    }
+    note.textContent = text;
+  }
+
+  document.addEventListener("htmx:responseError", (event) => {
+    showFailure(event.detail.elt, failureText(event.detail.xhr.status));
+  });
+  document.addEventListener("htmx:sendError", (event) => {
+    showFailure(event.detail.elt, failureText(0));
+  });
+  // The next attempt from the same place clears the old note.
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    const anchor = event.detail.elt.closest("form") || event.detail.elt;
+    const note = anchor.nextElementSibling;
+    if (note && note.classList.contains("request-error")) note.remove();
+  });
 })();
