@@ -234,6 +234,7 @@
   function sendInput(tool) {
     const text = input.value.trim();
     if (!text) { showNotice(tool ? "请先在输入框里写上要查、要画或要记的内容。" : "请输入要说的话。"); return; }
+    if (!window.guyueFits(input)) { showNotice(`消息太长了，请控制在 ${input.dataset.maxChars} 字以内。`); return; }
     const extra = tool ? { tool } : (allowTools && allowTools.checked ? { tools: true } : {});
     if (send({ type: "send", text, parent_id: lastId(), ...addressee(), ...extra }) && allowTools) allowTools.checked = false;
   }
@@ -311,6 +312,7 @@
     editor.className = "message-editor";
     const area = document.createElement("textarea");
     area.rows = 3;
+    area.dataset.maxChars = input.dataset.maxChars;
     area.value = bubble.querySelector(".message-body")?.innerText.trim() || "";
     area.setAttribute("aria-label", "修改这句话");
     const save = Object.assign(document.createElement("button"), { type: "submit", className: "button small", textContent: "保存并重新发送" });
@@ -320,6 +322,7 @@
     editor.addEventListener("submit", (event) => {
       event.preventDefault();
       const text = area.value.trim();
+      if (!window.guyueFits(area)) { showNotice(`消息太长了，请控制在 ${area.dataset.maxChars} 字以内。`); return; }
       if (text) send({ type: "edit", message_id: messageId, text, ...addressee() }); // the editor stays until the new message arrives
     });
     bubble.append(editor);

@@ -49,4 +49,50 @@
     const note = anchor.nextElementSibling;
     if (note && note.classList.contains("request-error")) note.remove();
   });
+
+  // <textarea data-max-chars="N">: a counter appears near the limit, goes red past it, and a paste
+  // that would not fit is refused with a message rather than silently cut (no maxlength attribute).
+  const NEAR = 0.8;
+
+  function charCount(text) { return [...text.trim()].length; }
+
+  function counterFor(area) {
+    let counter = area.nextElementSibling;
+    if (!(counter && counter.classList.contains("char-count"))) {
+      counter = document.createElement("p");
+      counter.className = "char-count hint";
+      counter.setAttribute("aria-live", "polite");
+      area.after(counter);
+    }
+    return counter;
+  }
+
+  function showCount(area, refused) {
+    const max = Number(area.dataset.maxChars);
+    const count = charCount(area.value);
+    const counter = counterFor(area);
+    const over = count > max;
+    counter.classList.toggle("is-over", over || Boolean(refused));
+    if (refused) counter.textContent = refused;
+    else if (over) counter.textContent = `${count} / ${max} 字：超出 ${count - max} 字，请删减后再发送。`;
+    else counter.textContent = count >= max * NEAR ? `${count} / ${max} 字` : "";
+  }
+
+  document.addEventListener("input", (event) => {
+    if (event.target.matches?.("textarea[data-max-chars]")) showCount(event.target);
+  });
+  document.addEventListener("paste", (event) => {
+    const area = event.target;
+    if (!area.matches?.("textarea[data-max-chars]")) return;
+    const pasted = event.clipboardData?.getData("text") ?? "";
+    const max = Number(area.dataset.maxChars);
+    const kept = area.value.slice(0, area.selectionStart) + area.value.slice(area.selectionEnd);
+    const total = charCount(kept + pasted);
+    if (total <= max) return;
+    event.preventDefault();
+    showCount(area, `粘贴的内容有 ${[...pasted].length} 字，粘贴后共 ${total} 字，超过 ${max} 字的上限，未粘贴。请分段发送。`);
+  });
+
+  // For chat.js: whether the text fits, so a message over the limit is never sent.
+  window.guyueFits = (area) => charCount(area.value) <= Number(area.dataset.maxChars);
 })();
