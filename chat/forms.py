@@ -68,3 +68,10 @@ class PreferenceForm(forms.Form):
                                 error_messages={"max_length": "知识偏好不能超过 %(limit_value)d 个字。"})
     language_style = forms.CharField(label="语言风格", max_length=200, required=False, strip=True,
                                      error_messages={"max_length": "语言风格不能超过 %(limit_value)d 个字。"})
+
+
+class UserPersonaForm(forms.Form):
+    name = forms.CharField(label="称呼", max_length=30, required=False, strip=True,
+                           error_messages={"max_length": "称呼不能超过 %(limit_value)d 个字。"})
+    description = forms.CharField(label="自我介绍", max_length=300, required=False, strip=True,
+                                  error_messages={"max_length": "自我介绍不能超过 %(limit_value)d 个字。"})

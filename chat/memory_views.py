@@ -13,7 +13,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chat import selectors
-from chat.forms import MemoryForm, PreferenceForm
+from chat import userpersona
+from chat.forms import MemoryForm, PreferenceForm, UserPersonaForm
 from chat.models import Memory, Message
 from chat.recall import memories as memory_services
 from chat.services import MessageRejected
@@ -40,7 +41,8 @@ def _list(request: HttpRequest, form: MemoryForm | None = None, notice: str = ""
 @login_required
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    return render(request, PAGE, {"groups": _groups(request.user), "form": MemoryForm()})
+    return render(request, PAGE, {"groups": _groups(request.user), "form": MemoryForm(),
+                                  "user_persona_form": user_persona_form_for(request.user, None)})
 
 
 @login_required
@@ -194,3 +196,35 @@ def preference_form_for(user, persona: Persona) -> PreferenceForm:
         initial = {"personality": preference.personality, "knowledge": preference.knowledge,
                    "language_style": preference.language_style}
     return PreferenceForm(initial=initial)
+
+
+@login_required
+@require_POST
+def user_persona(request: HttpRequest, slug: str | None = None) -> HttpResponse:
+    """Save who the user says they are, for every figure or (slug) for one."""
+    persona = get_object_or_404(Persona.objects.published(), slug=slug) if slug else None
+    form = UserPersonaForm(request.POST)
+    saved = False
+    if form.is_valid():
+        try:
+            userpersona.user_persona_update(owner=request.user, persona=persona, **form.cleaned_data)
+        except memory_services.PreferenceRejected as exc:
+            form.add_error(exc.field, str(exc))
+        else:
+            saved = True
+    if not request.htmx:
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        if saved:
+            messages.success(request, "人设已保存。")
+        latest = selectors.latest_conversation_with(request.user, persona) if persona else None
+        return redirect("chat:page", latest.pk) if latest else redirect("chat:memories")
+    context = {"persona": persona, "user_persona_form": form, "user_persona_saved": saved}
+    return render(request, "memory/_user_persona.html", context)
+
+
+def user_persona_form_for(user, persona: Persona | None) -> UserPersonaForm:
+    row = next((r for r in userpersona.user_persona_rows(user, persona) if r.persona_id == getattr(persona, "pk", None)),
+               None)
+    return UserPersonaForm(initial={"name": row.name, "description": row.description} if row else {})

@@ -130,6 +130,32 @@ class FigurePreference(models.Model):
         return f"{self.owner_id}×{self.persona_id}"
 
 
+class UserPersona(models.Model):
+    """Who the user says they are: a name and a short self-description the figures know, as quoted
+    data (docs/prompting.md). `persona` null: the one every figure sees; a row for a figure overrides
+    it field by field."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="user_personas")
+    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    name = models.CharField("称呼", max_length=30, blank=True)
+    description = models.CharField("自我介绍", max_length=300, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "用户人设"
+        verbose_name_plural = "用户人设"
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "persona"], name="one_user_persona_per_figure"),
+            # NULLs are distinct in a unique index: the shared one needs its own.
+            models.UniqueConstraint(fields=["owner"], condition=models.Q(persona=None), name="one_shared_user_persona"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner_id}×{self.persona_id or '*'}"
+
+
 class Memory(models.Model):
     """A fact a figure keeps about its user. `persona` null: the profile every figure shares."""
 

@@ -18,6 +18,7 @@ USER_OPEN, USER_CLOSE = "<用户消息>", "</用户消息>"
 # The kinds of data; the kind picks the fence and names, at the call site, what is being quoted.
 MESSAGE = "message"  # a user turn: between the <用户消息> tags
 PREFERENCE = "preference"  # what the visitor wrote about how a figure should talk to them
+USER_PERSONA = "user_persona"  # the name and self-description the visitor gives themselves
 MEMORY = "memory"  # a remembered fact, whatever its source
 EXCHANGE = "exchange"  # a recalled exchange from an earlier conversation
 SUMMARY = "summary"  # the rolling summary (model-written from user text)
@@ -26,7 +27,7 @@ TRANSCRIPT = "transcript"  # one line of what the summariser or the extractor re
 TOOL_ARGUMENT = "tool_argument"  # an argument in a tool call handed back to the model
 TOOL_RESULT = "tool_result"  # user text echoed inside a tool's result
 KNOWLEDGE = "knowledge"  # a retrieved knowledge entry (curator text, still data, not instructions)
-KINDS = frozenset({MESSAGE, PREFERENCE, MEMORY, EXCHANGE, SUMMARY, PARTNER, TRANSCRIPT, TOOL_ARGUMENT, TOOL_RESULT,
+KINDS = frozenset({MESSAGE, PREFERENCE, USER_PERSONA, MEMORY, EXCHANGE, SUMMARY, PARTNER, TRANSCRIPT, TOOL_ARGUMENT, TOOL_RESULT,
                    KNOWLEDGE})
 
 # Zero-width and bidi controls: invisible, so they only ever serve to split a marker.

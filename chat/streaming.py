@@ -33,6 +33,7 @@ from chat.scenes import other_figure
 from chat.summary import summary_due, summary_for
 from chat.tools.registry import ToolContext
 from chat.tools.runner import ToolRequest, ToolSession, render_card
+from chat.userpersona import user_persona_rows, user_persona_text
 from guyue.lib.netguard import UnsafeURL, check_public_url
 from personas.models import Persona
 
@@ -156,7 +157,7 @@ class ReplyRun:
         self.prefix = prefix
         self.reply: Message | None = None  # the streamed reply's row, once it exists
         self.judging: asyncio.Task | None = None  # the model judge running beside the reply
-        self.recalled, self.preferences = Recalled(), ""
+        self.recalled, self.preferences, self.user_persona = Recalled(), "", ""
         self.tools: ToolSession | None = None
         if tool_request is not None:
             last_reply = next((m.content for m in reversed(branch) if m.role == Message.Role.ASSISTANT), "")
@@ -264,7 +265,7 @@ class ReplyRun:
             return self._save_sync(result, "")
         result.model, result.provider = config.model, config.kind
         self._fresh_summary()
-        self.recalled, self.preferences = self._recall()
+        self.recalled, self.preferences, self.user_persona = self._recall()
         self.reply = services.reply_begin(
             conversation=self.conversation, parent=self.parent, model=result.model, provider=result.provider,
             speaker=self.speaker if self.conversation.partner_id else None, content=self.prefix,
@@ -295,12 +296,13 @@ class ReplyRun:
         if row is not None:
             self.conversation.summary, self.conversation.summary_through_id = row["summary"], row["summary_through_id"]
 
-    def _recall(self) -> tuple[Recalled, str]:
-        """What this figure remembers about the user, and how the user wants it to talk (two seams of
-        the prompt builder), read before the call."""
+    def _recall(self) -> tuple[Recalled, str, str]:
+        """What this figure remembers about the user, how the user wants it to talk, and who the user
+        says they are (three seams of the prompt builder), read before the call."""
         persona_id = self.speaker.pk
         recalled = recall_for(self.user, self.conversation, persona_id, self.question.content)
-        return recalled, preference_text(preference_for(self.user, self.speaker))
+        return (recalled, preference_text(preference_for(self.user, self.speaker)),
+                user_persona_text(user_persona_rows(self.user, self.speaker)))
 
     async def _judge_in_parallel(self, config: ProviderConfig) -> Verdict | None:
         """The judge's verdict (None when it fails or does not answer within GUARD_JUDGE_TIMEOUT, so the
@@ -350,6 +352,7 @@ class ReplyRun:
             turns=turns_from_messages(turns, persona=conversation.persona, partner=conversation.partner),
             new_message=new_message, summary=summary_for(conversation, self.branch), canary=conversation.canary,
             memories=self.recalled.memories, exchanges=self.recalled.exchanges, preferences=self.preferences,
+            user_persona=self.user_persona,
             guidance=guidance, budget_tokens=settings.PROMPT_TOKEN_BUDGET, request_tokens=settings.PROMPT_REQUEST_TOKENS, reply_max_tokens=settings.REPLY_MAX_TOKENS,
             continue_from=self.prefix,
         )).messages

@@ -14,7 +14,7 @@ from chat import durable, exports, notify, selectors, services
 from chat.bubbles import render_bubble
 from chat.forms import ConversationSettingsForm, RenameForm, StartForm
 from chat.jobs import queue as jobs
-from chat.memory_views import preference_form_for
+from chat.memory_views import preference_form_for, user_persona_form_for
 from chat.models import BackgroundJob, Conversation
 from chat.recall import callback as callbacks
 from chat.recall.memories import PREFERENCE_PRESETS
@@ -84,6 +84,7 @@ def page(request: HttpRequest, pk: int) -> HttpResponse:
         "credential": credential_resolve(request.user),
         "max_chars": settings.MAX_MESSAGE_CHARS,
         "preference_form": preference_form_for(request.user, conversation.persona),
+        "user_persona_form": user_persona_form_for(request.user, conversation.persona),
         "presets": PREFERENCE_PRESETS,
         "callback_offer": callbacks.offered(request.user, conversation),
         **_callback_state(conversation),

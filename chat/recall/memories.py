@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from chat.guard.categories import ATTACKS, UNSAFE
 from chat.guard.input import classify
-from chat.models import Conversation, FigurePreference, Memory, Message
+from chat.models import Conversation, FigurePreference, Memory, Message, UserPersona
 from chat.recall import index
 from chat.services import MessageRejected
 from personas.models import Persona
@@ -166,6 +166,10 @@ def memories_export(owner) -> dict:
             {"figure": p.persona.name, "personality": p.personality, "knowledge": p.knowledge,
              "language_style": p.language_style}
             for p in prefs
+        ],
+        "user_personas": [
+            {"figure": u.persona.name if u.persona else None, "name": u.name, "description": u.description}
+            for u in UserPersona.objects.for_user(owner).select_related("persona").order_by("persona__name")
         ],
     }
 
