@@ -12,8 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from chat import selectors
-from chat import userpersona
+from chat import selectors, userpersona
 from chat.forms import MemoryForm, PreferenceForm, UserPersonaForm
 from chat.models import Memory, Message
 from chat.recall import memories as memory_services
