@@ -246,7 +246,10 @@ def download(url: str, config: BackendConfig, *, public_ok: bool, sleep: Sleep =
     if urlsplit(url).scheme not in ("http", "https"):
         raise ImageError("refused_url", detail="image URL is not http(s)")
     if not public_ok and not host_allowed(url, config.allowed_hosts):
-        raise ImageError("refused_url", detail=f"host {urlsplit(url).hostname!r} is not in the allowlist")
+        host = urlsplit(url).hostname
+        raise ImageError("refused_url", detail=f"host {host!r} is not in the allowlist",
+                         message=f"图片所在的主机 {host} 不在允许下载的范围内，已拒绝下载。"
+                                 "如确实可信，管理员可把它加入 IMAGE_DOWNLOAD_ALLOWED_HOSTS 设置。")
     retries = 0
     with sync_client(download_guard(config)) as http:
         while True:
@@ -274,7 +277,10 @@ def _download_once(http: httpx.Client, url: str, config: BackendConfig) -> Image
                 if len(body) > config.max_bytes:
                     raise ImageError("no_image", detail=f"image larger than {config.max_bytes} bytes")
     except UnsafeURL as exc:
-        raise ImageError("refused_url", detail=f"refused at connect: {exc}") from None
+        host = urlsplit(url).hostname
+        raise ImageError("refused_url", detail=f"refused at connect: {exc}",
+                         message=f"图片所在的主机 {host} 指向本机或内网地址，已拒绝下载。如确为可信的本地服务，"
+                                 "管理员可在 IMAGE_DOWNLOAD_ALLOWED_HOSTS 设置中写明该主机（host 或 host:port）。") from None
     except httpx.HTTPError as exc:
         raise ImageError("result_expired", retryable=True, detail=f"download failed: {type(exc).__name__}") from None
     return decode_image(bytes(body), max_bytes=config.max_bytes)

@@ -30,6 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -105,17 +106,26 @@ class SubmitLimiter:
 
 def backend_config(credential: ApiCredential) -> BackendConfig:
     base_url = credential.effective_base_url()
+    allowed = list(settings.IMAGE_DOWNLOAD_ALLOWED_HOSTS)
     if not credential.is_site_wide:
         check_public_url(base_url, settings.USER_BASE_URL_ALLOWED_HOSTS)  # DNS may have moved since saving
+    else:
+        # The operator chose this server, so its pictures come from it too (a local relay or model server).
+        allowed.append(_host_port(base_url))
     if credential.kind == CredentialKind.DASHSCOPE:
         base_url = native_base(base_url)
     return BackendConfig(
         kind=credential.kind, base_url=base_url.rstrip("/"), api_key=credential.api_key,
         model=credential.effective_image_model(), connect_timeout=settings.PROVIDER_CONNECT_TIMEOUT,
         request_timeout=float(settings.IMAGE_REQUEST_TIMEOUT),
-        allowed_hosts=tuple(settings.IMAGE_DOWNLOAD_ALLOWED_HOSTS), max_bytes=settings.IMAGE_MAX_BYTES,
+        allowed_hosts=tuple(allowed), max_bytes=settings.IMAGE_MAX_BYTES,
         site_url=settings.SITE_URL,
     )  # fmt: skip
+
+
+def _host_port(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
 
 def _process_alive(worker_id: str) -> bool:

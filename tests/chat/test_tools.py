@@ -253,6 +253,8 @@ async def test_the_paint_command_queues_an_image_job_and_the_card_follows_it(ali
     card = next(f for f in frames if f["type"] == "tool")
     assert card["name"] == "generate_image" and f"/chat/{conversation.pk}/images/{job.pk}/" in card["html"]
     assert "画作正在生成" in upstream.requests[0].json()["messages"][-1]["content"]
+    # The card never says the picture is still being drawn: its job figure (fetched on load) says how it stands.
+    assert "画作正在生成" not in card["html"] and "请画师作画：月下独酌的李白" in card["html"]
     assert [r.path for r in upstream.requests] == ["/v1/chat/completions"]  # the worker draws it, not the reply
     await ws.disconnect()
 

@@ -239,8 +239,47 @@ def test_an_expired_result_link_is_not_regenerated(upstream, dashscope, alice, c
 
 def test_a_result_host_outside_the_allowlist_is_refused(upstream, dashscope, alice, conversation, run_worker, settings):
     settings.IMAGE_DOWNLOAD_ALLOWED_HOSTS = [".aliyuncs.com"]  # the default: OSS only
+    url = f"http://localhost:{upstream.port}/oss/t-1.png"  # the same server under another name: not the key's host
+    upstream.route("POST", CREATE, created())
+    upstream.route("GET", "/bj/api/v1/tasks/t-1", task("SUCCEEDED", results=[{"url": url}]))
+    job = request_image(alice, conversation, "蜀道")
+
+    run_worker()
+
+    job.refresh_from_db()
+    assert job.status == ImageJob.Status.FAILED and job.error_kind == "refused_url"
+    # The message says which setting would allow it.
+    assert "localhost" in job.error_message and "IMAGE_DOWNLOAD_ALLOWED_HOSTS" in job.error_message
+    assert not requests_to(upstream, "/oss/")
+
+
+def test_a_site_keys_own_host_serves_its_pictures_without_extra_settings(upstream, dashscope, alice, conversation,
+                                                                         run_worker, settings):  # fmt: skip
+    # A site-wide key at a local server (the operator's choice): its result links on that host download.
+    settings.IMAGE_DOWNLOAD_ALLOWED_HOSTS = [".aliyuncs.com"]
     upstream.route("POST", CREATE, created())
     upstream.route("GET", "/bj/api/v1/tasks/t-1", succeeded(upstream))
+    png_at(upstream)
+    job = request_image(alice, conversation, "蜀道")
+
+    run_worker()
+
+    job.refresh_from_db()
+    assert job.status == ImageJob.Status.DONE and len(requests_to(upstream, "/oss/")) == 1
+
+
+def test_a_users_own_key_gets_no_such_allowance(upstream, alice, conversation, run_worker, settings):
+    from accounts.models import ApiCredential, CredentialKind, CredentialStatus
+
+    settings.IMAGE_DOWNLOAD_ALLOWED_HOSTS = [".aliyuncs.com"]
+    settings.USER_BASE_URL_ALLOWED_HOSTS = [f"127.0.0.1:{upstream.port}"]
+    own = ApiCredential(owner=alice, kind=CredentialKind.DASHSCOPE, label="mine", status=CredentialStatus.VALID,
+                        base_url=f"{upstream.url}/bj/compatible-mode/v1")
+    own.set_key("sk-own0123456789abcdef")
+    own.save()
+    upstream.route("POST", CREATE, created())
+    upstream.route("GET", "/bj/api/v1/tasks/t-1", succeeded(upstream))
+    png_at(upstream)
     job = request_image(alice, conversation, "蜀道")
 
     run_worker()
