@@ -57,7 +57,7 @@ $(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
 setup: $(VENV)/.installed .env
 	$(MANAGE) migrate --noinput
 	$(MANAGE) seedpersonas
-	$(MANAGE) envcredentials
+	$(MANAGE) envcredentials --check
 	$(MANAGE) collectstatic --noinput --verbosity 0
 
 test-setup: setup $(VENV)/.installed-test browser postgres redis nginx $(NODE_STAMP)
