@@ -7,7 +7,7 @@ MANAGE := $(BIN)/python manage.py
 # Defined before the first rule that names it (a prerequisite list is expanded when it is read).
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run serve test lint guard-model test-real-model setup test-setup browser postgres redis nginx check-migrations clean css css-check fonts lighthouse
+.PHONY: run serve test lint guard-model test-real-model setup test-setup browser postgres redis nginx check-migrations clean css css-check fonts lighthouse messages
 
 # The site and the worker (image and background jobs) together; Ctrl-C (or the end of daphne) stops both.
 run: setup
@@ -113,3 +113,7 @@ check-migrations: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) $(LLAMA_VENV) staticfiles
+
+# The admin strings Django's own catalogue leaves in English (GNU gettext's msgfmt; the .mo is committed).
+messages:
+	msgfmt -o locale/zh_Hans/LC_MESSAGES/django.mo locale/zh_Hans/LC_MESSAGES/django.po

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -78,8 +79,8 @@ class Persona(models.Model):
     signature_lines = models.JSONField("角色内应答", default=dict, blank=True)
     portrait = models.ImageField("画像", upload_to="portraits/", blank=True)
     published = models.BooleanField("已发布", default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField("创建于", auto_now_add=True)
+    updated_at = models.DateTimeField("更新于", auto_now=True)
 
     objects = PersonaQuerySet.as_manager()
 
@@ -103,6 +104,7 @@ class Persona(models.Model):
         return self.death_year
 
     @property
+    @admin.display(description="生卒")
     def lifespan(self) -> str:
         return f"{format_year(self.birth_year)}—{format_year(self.death_year)}"
 
@@ -112,7 +114,7 @@ class Persona(models.Model):
 
 
 class LifeStage(models.Model):
-    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="life_stages")
+    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="life_stages", verbose_name="人物")
     name = models.CharField("阶段", max_length=40)
     start_year = models.IntegerField("起")
     end_year = models.IntegerField("止")
@@ -124,8 +126,12 @@ class LifeStage(models.Model):
         verbose_name_plural = "人生阶段"
         ordering = ["persona", "order", "start_year"]
 
+    @property
+    def years(self) -> str:
+        return f"{format_year(self.start_year)}—{format_year(self.end_year)}"
+
     def __str__(self) -> str:
-        return f"{self.name}（{format_year(self.start_year)}—{format_year(self.end_year)}）"
+        return f"{self.name}（{self.years}）"
 
     def clean(self) -> None:
         if self.start_year > self.end_year:
@@ -141,7 +147,7 @@ class EpistemicLabel(models.TextChoices):
 class KnowledgeEntry(models.Model):
     # Either one figure's entry or a whole era's (dynasty), never both.
     persona = models.ForeignKey(
-        Persona, null=True, blank=True, on_delete=models.CASCADE, related_name="knowledge_entries"
+        Persona, null=True, blank=True, on_delete=models.CASCADE, related_name="knowledge_entries", verbose_name="人物",
     )
     dynasty = models.CharField("朝代（整个时代）", max_length=20, choices=Dynasty.choices, blank=True)
     title = models.CharField("标题", max_length=100)
@@ -177,12 +183,13 @@ class KnowledgeEntry(models.Model):
             raise ValidationError({"source_book": "请注明出处。"})
 
     @property
+    @admin.display(description="出处")
     def citation(self) -> str:
         return f"{self.source_book}·{self.source_chapter}" if self.source_chapter else self.source_book
 
 
 class ScreenPortrayal(models.Model):
-    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="portrayals")
+    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="portrayals", verbose_name="人物")
     production = models.CharField("作品", max_length=100)
     year = models.IntegerField("年份", null=True, blank=True)
     actor = models.CharField("演员", max_length=60, blank=True)
@@ -228,7 +235,7 @@ PROBE_CATEGORIES = {
 class PersonaProbe(models.Model):
     """A curator's test prompt for one figure, run from the admin (personas/probes.py)."""
 
-    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="probes")
+    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="probes", verbose_name="人物")
     prompt = models.TextField("探测语句")
     is_attack = models.BooleanField("攻击", default=False, help_text="勾选：不应得到正常回答（应被婉拒、引回或替换）")
     expected_category = models.CharField(
@@ -262,6 +269,8 @@ class SeedRecord(models.Model):
     seed_hash = models.CharField(max_length=64)
 
     class Meta:
+        verbose_name = "种子记录"
+        verbose_name_plural = "种子记录"
         constraints = [models.UniqueConstraint(fields=["kind", "scope", "key"], name="seed_record_unique_key")]
 
     def __str__(self) -> str:

@@ -54,6 +54,10 @@ def test_the_profile_shows_the_figure_and_a_start_button(client):
     assert "开始对话" in body
     assert reverse("chat:start", args=["li-bai"]) in body
     assert "供奉翰林" in body  # a life stage
+    stages = body[body.index('<ol class="stages">'):body.index("</ol>", body.index('<ol class="stages">'))]
+    for stage in persona.life_stages.all():
+        assert stages.count(stage.name) == 1, stage.name  # named once, then its years
+        assert f"<strong>{stage.name}</strong>（{stage.years}）" in stages
     assert "《新唐书》" in body  # a knowledge citation
 
 
