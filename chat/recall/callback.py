@@ -18,6 +18,7 @@ from chat.prompting import PromptInputs, build_prompt, withheld_questions
 from chat.providers.chat import ProviderConfig, TextDelta, stream_chat
 from chat.recall.recall import exchange_line
 from chat.selectors import branch_messages
+from chat.userpersona import user_persona_rows, user_persona_text
 
 EXCHANGES = 3
 NO_KEY_NOTICE = "尚未配置可用的大模型密钥，无法请人物忆起上回。"
@@ -67,24 +68,37 @@ def offered(user, conversation: Conversation) -> bool:
     return previous_for(user, conversation) is not None
 
 
+_NUMERALS = "零一二三四五六七八九十"
+
+
 def _when(days: int) -> str:
+    """How long ago, as a person would say it: 今天早些时候, 前天, 五天前, 两个多月前."""
     if days == 0:
-        return "就在今天早些时候"
-    if days == 1:
-        return "昨天"
-    return f"{days} 天前"
+        return "今天早些时候"
+    if days <= 2:
+        return ("昨天", "前天")[days - 1]
+    if days <= 10:
+        return f"{_NUMERALS[days]}天前"
+    if days < 30:
+        return f"{days}天前"
+    if days < 365:
+        months = days // 30
+        return f"{'两' if months == 2 else _NUMERALS[months] if months <= 10 else months}个多月前"
+    return "一年多以前" if days < 730 else f"{days // 365}年多以前"
 
 
 def callback_messages(conversation: Conversation, previous: Previous) -> list[dict[str, str]]:
     guidance = (
-        f"这位用户又来拜访你了，你们上次相谈是在{_when(previous.days)}。请以你自己的口吻，用一两句话问候，"
-        "并自然地提起上回谈过的话题（见资料中的摘要或从前的对话），可以说说你这些日子对它的新想法；"
-        "不要编造资料之外的往事，不要提“资料”二字。"
+        f"这位访客又来看你了，你们上一回交谈是{_when(previous.days)}。请用你自己的口吻说一两句问候，"
+        "自然地提起上回谈到的话题（只取自此前对话的摘要或从前的对话），也可以说说这些日子你对它的新想法。"
+        "不要编造没有谈过的往事，也不要提到“资料”二字。"
     )
     return build_prompt(PromptInputs(
         persona=conversation.persona, life_stage=conversation.life_stage, style=conversation.style_preset,
         summary=previous.summary, exchanges=previous.exchanges, canary=conversation.canary, guidance=guidance,
-        new_message="（再次来访，尚未开口）", budget_tokens=settings.PROMPT_TOKEN_BUDGET, request_tokens=settings.PROMPT_REQUEST_TOKENS, reply_max_tokens=MAX_TOKENS,
+        user_persona=user_persona_text(user_persona_rows(conversation.owner, conversation.persona)),
+        new_message="（访客再次来访，还没有开口。）", budget_tokens=settings.PROMPT_TOKEN_BUDGET,
+        request_tokens=settings.PROMPT_REQUEST_TOKENS, reply_max_tokens=MAX_TOKENS,
     )).messages
 
 

@@ -160,7 +160,7 @@ def test_the_internet_question_is_remembered_days_later(alice, li_bai, credentia
         assert "正在回想" not in listed
         callback_request = upstream.requests[1].json()
         data = "\n".join(m["content"] for m in callback_request["messages"])
-        assert "互联网是何物" in data and "千里传书之术" in data and "3 天前" in data
+        assert "互联网是何物" in data and "千里传书之术" in data and "三天前" in data
         assert "上次你问我「互联网是何物」" in listed
         second.refresh_from_db()
         assert second.active_leaf.content.startswith("故人又来") and second.active_leaf.parent_id is None
@@ -186,3 +186,12 @@ def test_the_callback_is_not_offered_without_an_earlier_conversation(alice, alic
 
 def test_another_users_callback_is_a_404(alice, bob_client, conversation):
     assert bob_client.post(reverse("chat:callback", args=[conversation.pk])).status_code == 404
+
+
+@pytest.mark.parametrize(("days", "said"), [(0, "今天早些时候"), (1, "昨天"), (2, "前天"), (3, "三天前"), (10, "十天前"),
+                                            (17, "17天前"), (45, "一个多月前"), (70, "两个多月前"), (400, "一年多以前"),
+                                            (1100, "3年多以前")])
+def test_the_callback_says_how_long_ago_as_a_person_would(days, said):
+    from chat.recall.callback import _when
+
+    assert _when(days) == said
