@@ -11,7 +11,7 @@ from django.utils.html import linebreaks
 from django.utils.safestring import SafeString, mark_safe
 
 from chat.models import Message
-from chat.rendering import render_markdown
+from chat.rendering import has_vertical_text, render_markdown
 from chat.tools.runner import render_card
 from personas.models import Persona
 
@@ -76,11 +76,14 @@ def _explanation(message: Message) -> str:
 
 def render_bubble(message: Message, *, siblings: list[int], persona: Persona, tool_runs=()) -> str:
     is_error = message.status == Message.Status.ERROR
+    body = _body_html(message)
     context = {
         "message": message,
         "persona": persona,
         "is_assistant": message.role == Message.Role.ASSISTANT,
-        "body": _body_html(message),
+        "body": body,
+        # 竖排 is offered where the reply holds a poem or a quoted passage (chat/rendering.py).
+        "has_vertical": message.role == Message.Role.ASSISTANT and has_vertical_text(body),
         "explanation": _explanation(message),
         "links_to_keys": is_error and message.error_kind in KEY_ERRORS,
         "switcher": _switcher(message, siblings),

@@ -79,7 +79,30 @@
       list().append(el);
     }
     if (window.htmx) htmx.process(el);
+    applyVertical(el);
     scrollDown(false);
+  }
+
+  // Reading mode (竖排): poems and quoted passages set top to bottom, right to left. The choice is the
+  // reader's, remembered in this browser, and applies to every reply that has such text.
+  const VERTICAL_KEY = "guyue.vertical";
+  function verticalWanted() {
+    try { return localStorage.getItem(VERTICAL_KEY) === "1"; } catch { return false; }
+  }
+  function applyVertical(scope) {
+    const on = verticalWanted();
+    scope.querySelectorAll?.("button[data-action=vertical]").forEach((button) => {
+      button.closest("article.message")?.classList.toggle("is-vertical", on);
+      button.setAttribute("aria-pressed", String(on));
+    });
+    if (scope.matches?.("article.message") && scope.querySelector("button[data-action=vertical]")) {
+      scope.classList.toggle("is-vertical", on);
+    }
+  }
+  function setVertical(on) {
+    try { localStorage.setItem(VERTICAL_KEY, on ? "1" : "0"); } catch { /* private mode: this page only */ }
+    applyVertical(document);
+    if (streamBubble) streamBubble.classList.toggle("is-vertical", on);
   }
 
   // `written`: a continued reply's text so far (续写), shown at once as already-dry ink.
@@ -96,6 +119,7 @@
     body.className = "message-body streaming-text";
     if (written) body.append(document.createTextNode(written)); // text, never markup
     streamBubble.append(head, body);
+    streamBubble.classList.toggle("is-vertical", verticalWanted());
     list().append(streamBubble);
     penAt = performance.now();
     sentence = "";
@@ -127,19 +151,41 @@
     // Behind by more than the cap: shorten the strokes of this burst rather than lag further.
     const squeeze = Math.min(1, Math.max(0.15, (MAX_BACKLOG_MS - backlog) / (chars.length * STROKE_MS || 1)));
     penAt = Math.max(penAt, now);
-    const fragment = document.createDocumentFragment();
+    let para = body.lastElementChild;
+    if (!para || !para.classList.contains("stream-para")) para = newPara(body);
     for (const ch of chars) {
       const span = document.createElement("span");
       span.className = "ink";
       if (!calm.matches) span.style.animationDelay = `${Math.round(penAt - now)}ms`;
       span.textContent = ch;
-      fragment.append(span);
+      para.append(span);
       penAt += (STROKE_MS + (PAUSE_MS[ch] || 0)) * squeeze;
       sentence += ch;
       if (SENTENCE_END.test(ch)) { announceAt(sentence, calm.matches ? now : penAt); sentence = ""; }
+      // A blank line ends a paragraph, so a poem in the reply can be set on its own (竖排).
+      if (ch === "\n" && para.textContent.endsWith("\n\n")) { markVerse(para); para = newPara(body); }
     }
-    body.append(fragment);
+    markVerse(para);
     scrollDown(false);
+  }
+
+  function newPara(body) {
+    const para = document.createElement("div");
+    para.className = "stream-para";
+    body.append(para);
+    return para;
+  }
+
+  // The same test as the server's (chat/rendering.py): two or more lines of 3–16 Chinese characters.
+  const NOT_HAN = /[\s，。！？、；：…—·「」『』《》（）“”‘’,.!?;:()-]/g;
+  const ONLY_HAN = /^[\u3400-\u9fff\uf900-\ufaff]+$/;
+  function markVerse(para) {
+    const lines = para.textContent.split("\n").filter((line) => line.trim());
+    const verse = lines.length >= 2 && lines.every((line) => {
+      const core = line.replace(NOT_HAN, "");
+      return core.length >= 3 && core.length <= 16 && ONLY_HAN.test(core);
+    });
+    para.classList.toggle("verse", verse);
   }
 
   // The finished bubble replaces the streamed one once the brush has caught up with the text.
@@ -339,7 +385,10 @@
     if (button.dataset.action === "regenerate") send({ type: "regenerate", message_id: messageId });
     if (button.dataset.action === "continue") send({ type: "continue", message_id: messageId });
     if (button.dataset.action === "edit") openEditor(bubble, messageId);
+    if (button.dataset.action === "vertical") setVertical(button.getAttribute("aria-pressed") !== "true");
   });
+  applyVertical(document);
+  document.addEventListener("htmx:afterSwap", (event) => applyVertical(event.target));
 
   // The input's typewriter feel: each keystroke strikes a faint line under the paper.
   input.addEventListener("input", () => {
