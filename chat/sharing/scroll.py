@@ -71,7 +71,7 @@ class _PlainText(HTMLParser):
     def handle_starttag(self, tag, attrs):
         self.in_pre = self.in_pre or tag == "pre"
         if tag in self.BLOCKS:
-            self.parts.append("\n" if tag == "br" else "\n\n")
+            self.parts.append("\n" if tag in ("br", "li") else "\n\n")
         if tag == "li":
             self.parts.append("· ")
         elif tag in ("td", "th"):
@@ -81,7 +81,7 @@ class _PlainText(HTMLParser):
         if tag == "pre":
             self.in_pre = False
         if tag in self.BLOCKS and tag != "br":
-            self.parts.append("\n\n")
+            self.parts.append("\n" if tag == "li" else "\n\n")
 
     def handle_data(self, data):
         self.parts.append(data if self.in_pre else data.replace("\n", " "))
