@@ -141,6 +141,7 @@ class _Block:
     is_assistant: bool
     status: str
     lines: list[str] = field(default_factory=list)  # "" is a paragraph gap
+    cut: bool = False  # ends with 「……」 where the height ran out
 
     @property
     def x(self) -> tuple[int, int]:
@@ -198,7 +199,7 @@ def _fit(blocks: list[_Block], budget: int) -> tuple[list[_Block], str]:
         count = max(0, room // BODY_LEAD - 1)  # one line for 「……」
         if count >= 2:
             kept.append(_Block(block.speaker, block.seal_char, block.is_assistant, block.status,
-                               block.lines[:count] + ["……"]))
+                               block.lines[:count] + ["……"], cut=True))
             after = f"，其后尚有 {rest} 条" if rest else ""
             return kept, f"长卷篇幅有限，此条未尽{after}。全文可在对话页导出。"
         return kept, f"长卷篇幅有限，其后尚有 {rest + 1} 条未绘入。全文可在对话页导出。"
@@ -302,7 +303,8 @@ def render_scroll(conversation: Conversation, messages: list[Message]) -> bytes:
     for block in blocks:
         y = _draw_block(draw, block, y) + BLOCK_GAP
     if note:
-        _text_centered(draw, y + META_LEAD // 2, "……", font("body", META_SIZE), INK_SOFT)
+        if not (blocks and blocks[-1].cut):  # a block cut short already ends with 「……」
+            _text_centered(draw, y + META_LEAD // 2, "……", font("body", META_SIZE), INK_SOFT)
         _text_centered(draw, y + META_LEAD + META_LEAD // 2, note, font("body", 24), INK_SOFT)
         y += 2 * META_LEAD + 20
 

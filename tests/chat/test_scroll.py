@@ -96,7 +96,7 @@ def test_a_message_cut_at_the_cap_ends_with_an_ellipsis(conversation):
     before = sum(block.height() + scroll.BLOCK_GAP for block in blocks[:2])  # the greeting and the question
     kept, note = scroll._fit(blocks, before + scroll.PAD_Y * 2 + scroll.LABEL_ROW + 4 * scroll.BODY_LEAD)
     assert len(kept) == 3 and len(blocks[2].lines) > 4
-    assert kept[-1].lines == [*blocks[2].lines[:3], "……"]
+    assert kept[-1].lines == [*blocks[2].lines[:3], "……"] and kept[-1].cut
     assert note == "长卷篇幅有限，此条未尽，其后尚有 2 条。全文可在对话页导出。"
 
 
