@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import hashlib
 import secrets
 
 from django.conf import settings
 from django.db import models
+from encrypted_model_fields.fields import EncryptedCharField
 
 from personas.models import LifeStage, Persona, StylePreset
 
@@ -333,3 +335,28 @@ class BackgroundJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.conversation_id}: {self.get_status_display()}"
+
+
+def share_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ShareLink(models.Model):
+    """A read-only link to one branch, frozen at the leaf shown when it was made (chat/sharing/).
+
+    The link is found by the SHA-256 of its token, so neither a timing difference nor a copy of the
+    table gives the token away; the encrypted copy only lets the owner copy the link again."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="share_links")
+    leaf = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    token = EncryptedCharField(max_length=100, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "分享链接"
+        verbose_name_plural = "分享链接"
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"分享 #{self.conversation_id}→{self.leaf_id}"

@@ -44,6 +44,11 @@ def branch_messages(conversation: Conversation, tree: Tree | None = None) -> lis
     return [by_id[pk] for pk in path]
 
 
+def all_messages(conversation: Conversation) -> list[Message]:
+    """Every message of the conversation, every branch, oldest first (a parent before its children)."""
+    return list(conversation.messages.order_by("pk"))
+
+
 def branch_window(conversation: Conversation, tree: Tree, *, before: int | None = None,
                   limit: int) -> tuple[list[Message], int | None, int]:
     """The last `limit` messages of the shown branch (above `before` when given), and the id and

@@ -37,6 +37,18 @@ class Tree:
     def siblings(self, node_id: int) -> list[int]:
         return self.children[self.parent[node_id]]
 
+    def leaves(self) -> list[int]:
+        """Every branch's last message, in the order a depth-first walk from the roots meets them."""
+        found, stack = [], list(reversed(self.children.get(None, [])))
+        while stack:
+            node = stack.pop()
+            below = self.children.get(node)
+            if below:
+                stack.extend(reversed(below))
+            else:
+                found.append(node)
+        return found
+
     def latest_leaf_under(self, node_id: int) -> int:
         """Follow the newest child down: where the user was when they last left that branch."""
         current = node_id

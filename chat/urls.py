@@ -2,6 +2,7 @@ from django.urls import path
 
 from chat import memory_views, views
 from chat.images import views as images
+from chat.sharing import views as sharing
 
 app_name = "chat"
 
@@ -17,6 +18,10 @@ urlpatterns = [
     path("<int:pk>/settings/", views.update_settings, name="settings"),
     path("<int:pk>/export.md", views.export_markdown, name="export_md"),
     path("<int:pk>/export.jsonl", views.export_jsonl, name="export_jsonl"),
+    path("<int:pk>/scroll.png", sharing.scroll_png, name="scroll_png"),
+    path("<int:pk>/shares/", sharing.create, name="share_create"),
+    path("<int:pk>/shares/<int:link_id>/revoke/", sharing.revoke, name="share_revoke"),
+    path("shared/<str:token>/", sharing.shared, name="shared"),
     path("<int:pk>/remember/<int:message_id>/", memory_views.remember, name="remember"),
     path("<int:pk>/callback/", views.callback, name="callback"),
     path("preferences/<slug:slug>/", memory_views.preferences, name="preferences"),

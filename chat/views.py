@@ -19,6 +19,7 @@ from chat.models import BackgroundJob, Conversation
 from chat.recall import callback as callbacks
 from chat.recall.memories import PREFERENCE_PRESETS
 from chat.scenes import speaker_of
+from chat.sharing.views import share_context
 from chat.tools import registry as tool_registry
 from personas.models import Persona
 
@@ -89,6 +90,7 @@ def page(request: HttpRequest, pk: int) -> HttpResponse:
         "callback_offer": callbacks.offered(request.user, conversation),
         **_callback_state(conversation),
         "chat_tools": list(tool_registry.tools().values()),
+        **share_context(request, conversation),
     }
     return render(request, PAGE, context)
 
@@ -235,17 +237,27 @@ def _attachment(body: str, content_type: str, filename: str) -> HttpResponse:
     return response
 
 
+def _export_scope(request: HttpRequest, conversation: Conversation) -> tuple[bool, list]:
+    """?scope=tree exports every branch; anything else the shown one."""
+    if request.GET.get("scope") == "tree":
+        return True, selectors.all_messages(conversation)
+    return False, selectors.branch_messages(conversation)
+
+
 @login_required
 @require_GET
 def export_markdown(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = selectors.get_conversation_for_user(request.user, pk)
-    body = exports.branch_markdown(conversation, selectors.branch_messages(conversation))
-    return _attachment(body, "text/markdown; charset=utf-8", exports.export_filename(conversation, "md"))
+    tree, messages = _export_scope(request, conversation)
+    body = (exports.tree_markdown if tree else exports.branch_markdown)(conversation, messages)
+    return _attachment(body, "text/markdown; charset=utf-8", exports.export_filename(conversation, "md", tree=tree))
 
 
 @login_required
 @require_GET
 def export_jsonl(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = selectors.get_conversation_for_user(request.user, pk)
-    body = exports.branch_jsonl(selectors.branch_messages(conversation))
-    return _attachment(body, "application/x-ndjson; charset=utf-8", exports.export_filename(conversation, "jsonl"))
+    tree, messages = _export_scope(request, conversation)
+    body = exports.messages_jsonl(conversation, messages)
+    return _attachment(body, "application/x-ndjson; charset=utf-8",
+                       exports.export_filename(conversation, "jsonl", tree=tree))

@@ -13,6 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from chat import services
+from chat.sharing.services import share_create
 from tests.personas.factories import make_persona
 
 pytestmark = pytest.mark.django_db
@@ -53,9 +54,10 @@ def curator_client():
 def pages(alice):
     persona = make_persona("li-bai", "李白")
     conversation = services.conversation_start(owner=alice, persona=persona)
+    shared = share_create(conversation=conversation)
     return {
         "anonymous": ["/", reverse("personas:profile", args=["li-bai"]), reverse("accounts:login"),
-                      reverse("accounts:signup"), "/no-such-page/"],
+                      reverse("accounts:signup"), "/no-such-page/", reverse("chat:shared", args=[shared.token])],
         "alice": [reverse("accounts:settings"), reverse("chat:page", args=[conversation.pk]),
                   reverse("chat:memories"), reverse("chat:image_gallery", args=[conversation.pk]),
                   reverse("chat:image_panel", args=[conversation.pk])],

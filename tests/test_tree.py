@@ -26,3 +26,8 @@ def test_switching_to_a_sibling_lands_on_its_newest_leaf():
     assert tree.latest_leaf_under(3) == 5
     assert tree.latest_leaf_under(2) == 2
     assert tree.latest_leaf_under(1) == 5
+
+
+def test_it_lists_every_leaf_depth_first():
+    assert _tree().leaves() == [2, 5, 7]
+    assert Tree([]).leaves() == []
