@@ -474,7 +474,8 @@ class ReplyRun:
                                      total_tokens=result.sent_tokens + completion)
 
     def _request(self, config: ProviderConfig, messages: list[dict], result: ReplyResult) -> asyncio.Task:
-        result.sent_tokens += messages_tokens(messages)
+        # A tool round's messages carry calls and results (content may be None): only their text counts.
+        result.sent_tokens += messages_tokens([{"content": m.get("content") or ""} for m in messages])
         return asyncio.create_task(self._pump(config, messages))
 
     @staticmethod

@@ -32,6 +32,7 @@ from tests.chat.test_consumer import (  # noqa: F401  (fixtures)
 )
 from tests.chat.test_hops import trips  # noqa: F401  (fixture)
 from tests.chat.test_jobs import fill
+from tests.chat.test_tools import tool_call_stream
 from tests.fakes.jobs import run_jobs
 from tests.fakes.upstream import sse_reply
 
@@ -112,6 +113,17 @@ async def test_a_reply_without_reported_usage_is_counted_by_estimate(alice, conv
     await ws.disconnect()
     [reply] = await replies(conversation)
     assert reply.prompt_tokens > 100 and reply.completion_tokens >= 10  # the system part alone is hundreds
+
+
+async def test_a_tool_rounds_usage_adds_to_the_replys(alice, conversation, credential, upstream):
+    arguments = '{"query": "安史之乱何时起"}'
+    upstream.route("POST", PATH, tool_call_stream("history_search", arguments, split=4), stream("天宝十四载。"))
+    ws = await connect(alice, conversation.pk)
+    await ws.send_json_to({"type": "send", "text": "查一下安史之乱是哪一年", "tools": True})
+    await frames_until(ws, "reply_end")
+    await ws.disconnect()
+    [reply] = await replies(conversation)
+    assert len(upstream.requests) == 2 and (reply.prompt_tokens, reply.completion_tokens) == (240, 18)
 
 
 async def test_the_judge_is_not_asked_for_a_user_over_the_quota(alice, conversation, credential, upstream, spent,
