@@ -87,7 +87,9 @@ class QuotaSettingsAdmin(admin.ModelAdmin):
     def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        form = UsageFilterForm(request.GET or None)
+        data = request.GET.copy()
+        data.setdefault("days", "30")
+        form = UsageFilterForm(data)
         choice = form.cleaned_data if form.is_valid() else {}
         days = int(choice.get("days") or 30)
         report = site_usage(days=days, user_id=getattr(choice.get("user"), "pk", None),
