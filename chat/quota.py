@@ -97,7 +97,7 @@ def quota_for(user, *, now: dt.datetime | None = None) -> Quota:
     )
     row = (
         get_user_model().objects.filter(pk=user.pk)
-        .annotate(own=Subquery(UserQuota.objects.filter(user=OuterRef("pk")).values("daily_token_quota")[:1]),
+        .annotate(own=Subquery(UserQuota.objects.filter(user=OuterRef("pk")).order_by().values("daily_token_quota")[:1]),
                   site=Subquery(QuotaSettings.objects.filter(pk=1).values("daily_token_quota")[:1]),
                   used=Subquery(spent))
         .values("own", "site", "used").first()
