@@ -96,7 +96,7 @@ class SiteUsage:
     chart: Chart
 
 
-KEY_GROUPS = {"own": "用户自带的密钥（合计）", "none": "未记录密钥（启用统计之前的回答）"}
+KEY_GROUPS = {"own": "用户自带的密钥（合计）", "none": "密钥已删除或未记录（含启用统计之前的回答）"}
 
 
 def _keys(rows: QuerySet) -> list[dict]:
