@@ -3,10 +3,15 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
 from accounts import services
 from accounts.forms import _clean_key
-from accounts.models import ApiCredential, User
+from accounts.models import ApiCredential, QuotaSettings, User, UserQuota
+from chat.quota import zone_name
+from chat.usage import site_usage
 
 admin.site.site_header = "古月今话 · 策展后台"
 admin.site.site_title = "古月今话"
@@ -65,3 +70,63 @@ class SiteCredentialAdmin(admin.ModelAdmin):
         for credential in queryset:
             services.credential_validate(credential)
         self.message_user(request, f"已验证 {queryset.count()} 个密钥。")
+
+
+@admin.register(QuotaSettings)
+class QuotaSettingsAdmin(admin.ModelAdmin):
+    """「用量与额度」: its list is the site's usage report (docs/usage.md); its one row, the default quota."""
+
+    fields = ("daily_token_quota",)
+
+    def has_add_permission(self, request) -> bool:
+        return False  # one row, made on first use
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        data = request.GET.copy()
+        data.setdefault("days", "30")
+        form = UsageFilterForm(data)
+        choice = form.cleaned_data if form.is_valid() else {}
+        days = int(choice.get("days") or 30)
+        report = site_usage(days=days, user_id=getattr(choice.get("user"), "pk", None),
+                            credential_id=getattr(choice.get("key"), "pk", None))
+        context = {
+            **self.admin_site.each_context(request), "opts": self.opts, "title": "用量与额度", "form": form,
+            "report": report, "days": days, "site": QuotaSettings.load(), "zone_name": zone_name(),
+            "can_change": self.has_change_permission(request),
+            "can_set_user": request.user.has_perm("accounts.add_userquota"),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/accounts/usage.html", context)
+
+
+class UsageFilterForm(forms.Form):
+    days = forms.TypedChoiceField(label="时间", choices=[(7, "近 7 天"), (30, "近 30 天"), (90, "近 90 天")],
+                                  coerce=int, required=False)
+    user = forms.ModelChoiceField(label="用户", queryset=User.objects.all(), to_field_name="username",
+                                  required=False, widget=forms.TextInput(attrs={"placeholder": "用户名"}),
+                                  error_messages={"invalid_choice": "没有这个用户。"})
+    key = forms.ModelChoiceField(label="站点密钥", queryset=ApiCredential.objects.filter(owner=None),
+                                 required=False, empty_label="全部")
+
+
+class UserQuotaForm(forms.ModelForm):
+    # A user name, not a list of every user: curators may not browse users, and a site has many.
+    user = forms.ModelChoiceField(label="用户", queryset=User.objects.all(), to_field_name="username",
+                                  widget=forms.TextInput, error_messages={"invalid_choice": "没有这个用户。"})
+
+    class Meta:
+        model = UserQuota
+        fields = ("user", "daily_token_quota", "note")
+
+
+@admin.register(UserQuota)
+class UserQuotaAdmin(admin.ModelAdmin):
+    form = UserQuotaForm
+    list_display = ("user", "daily_token_quota", "note", "updated_at")
+    search_fields = ("user__username", "note")
+    list_select_related = ("user",)

@@ -122,3 +122,46 @@ class ApiCredential(models.Model):
     def set_key(self, key: str) -> None:
         self.api_key = key
         self.key_hint = mask_key(key)
+
+
+class QuotaSettings(models.Model):
+    """The site-wide usage limits: one row (pk 1), edited by curators in the admin. A row rather than a
+    setting so every process sees a change at once, with no restart."""
+
+    daily_token_quota = models.PositiveIntegerField(
+        "每位用户每日 token 额度", null=True, blank=True,
+        help_text="按北京时间（站点时区）自然日计算，零点重置。留空或填 0 表示不限。单个用户可另设额度。",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "用量与额度"
+        verbose_name_plural = "用量与额度"
+
+    def __str__(self) -> str:
+        return "站点额度"
+
+    @classmethod
+    def load(cls) -> QuotaSettings:
+        row, _ = cls.objects.get_or_create(pk=1)
+        return row
+
+
+class UserQuota(models.Model):
+    """One user's own daily limit, in place of the site-wide default. Its own model, so that curators
+    can set it without the permission to change users (which would let them make themselves staff)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota",
+                                verbose_name="用户")
+    daily_token_quota = models.PositiveIntegerField(
+        "每日 token 额度", help_text="替代站点默认额度。填 0 表示此用户不限。")
+    note = models.CharField("备注", max_length=200, blank=True)
+    updated_at = models.DateTimeField("修改时间", auto_now=True)
+
+    class Meta:
+        verbose_name = "用户额度"
+        verbose_name_plural = "用户额度"
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user}：{self.daily_token_quota}"

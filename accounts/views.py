@@ -16,6 +16,8 @@ from accounts import services
 from accounts.forms import CredentialForm, CredentialReplaceForm, SignupForm, ThrottledAuthenticationForm
 from accounts.models import ApiCredential, CredentialStatus
 from accounts.selectors import get_credential_for_user
+from chat.quota import zone_name
+from chat.usage import user_usage
 from guyue import ratelimit
 
 
@@ -84,7 +86,9 @@ def _render_settings(request: HttpRequest, status: int = 200, **extra) -> HttpRe
 @login_required
 @vary_on_headers("HX-Request")
 def settings_page(request: HttpRequest) -> HttpResponse:
-    return _render_settings(request)
+    if request.htmx:  # only the keys' part is swapped
+        return _render_settings(request)
+    return _render_settings(request, usage=user_usage(request.user), zone_name=zone_name())
 
 
 def _report_check(request: HttpRequest, what: str, credential: ApiCredential) -> None:

@@ -328,6 +328,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 await self._emit({"type": "reply_end", "message": await self._payload(reply, self.run.tool_runs())})
                 if self.run.stopped or reply.status != Message.Status.COMPLETE:
                     break  # a stop, or a failure, ends the whole turn
+        except services.MessageRejected as exc:  # over the quota: no call was made, the question is kept
+            await self._refuse(exc.code, str(exc))
         except Exception:
             logger.exception("reply for conversation %s failed", self.conversation_id)
             await self._refuse("internal", INTERNAL_MESSAGE)  # a fault of ours, before a reply could be saved

@@ -86,6 +86,10 @@ class Message(models.Model):
     provider = models.CharField(max_length=20, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # The key a reply was made with, for usage per key (chat/usage.py); kept when the key is deleted.
+    credential = models.ForeignKey(
+        "accounts.ApiCredential", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # What the guard decided: a user message's category ("hijack"…), a reply's action
     # ("refused", "replaced", "guided", "steered").
     guard_category = models.CharField(max_length=20, blank=True)
@@ -100,7 +104,11 @@ class Message(models.Model):
         verbose_name = "消息"
         verbose_name_plural = "消息"
         ordering = ["id"]
-        indexes = [models.Index(fields=["conversation", "parent"])]
+        indexes = [
+            models.Index(fields=["conversation", "parent"]),
+            # A user's tokens since midnight (the quota, before every reply) and usage by day.
+            models.Index(fields=["conversation", "created_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:30]}"

@@ -127,7 +127,7 @@ def reply_save(
 
 def reply_begin(
     *, conversation: Conversation, parent: Message, model: str = "", provider: str = "",
-    speaker: Persona | None = None, content: str = "",
+    speaker: Persona | None = None, content: str = "", credential=None,
 ) -> Message:
     """A streamed reply's row, written as it starts (status `streaming`) so that what the user sees
     survives the process (chat/durable.py checkpoints it). It is the shown leaf at once: the next
@@ -135,6 +135,7 @@ def reply_begin(
     reply = Message.objects.create(
         conversation=conversation, parent=parent, role=Message.Role.ASSISTANT, content=content,
         status=Message.Status.STREAMING, model=model, provider=provider, speaker=speaker, heartbeat_at=Now(),
+        credential=credential,
     )
     reply.heartbeat_at = None  # the database's clock wrote it; nothing here reads it back
     _move_leaf(conversation, reply)

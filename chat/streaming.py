@@ -23,9 +23,18 @@ from chat.guard.output import OutputGuard
 from chat.guard.reply import ANSWERED, REPLACED, Ending, OutputGate, output_guard, screen, second_opinion, settle
 from chat.jobs import queue as jobs
 from chat.models import BackgroundJob, Conversation, Message, ToolRun
-from chat.prompting import PromptInputs, build_prompt, confidential_text, knowledge_cutoff, turns_from_messages
+from chat.prompting import (
+    PromptInputs,
+    build_prompt,
+    confidential_text,
+    estimate_tokens,
+    knowledge_cutoff,
+    messages_tokens,
+    turns_from_messages,
+)
 from chat.providers.chat import ProviderConfig, TextDelta, ToolCalls, Usage, stream_chat
 from chat.providers.errors import INVALID_KEY_CODES, ProviderError
+from chat.quota import QuotaExceeded, quota_check
 from chat.recall.extract import extraction_due
 from chat.recall.memories import preference_for, preference_text
 from chat.recall.recall import Recalled, recall_for
@@ -59,6 +68,16 @@ class ReplyResult:
     ending: Ending | None = None  # the judge or the output guard stopped it: the line that replaces it
     guard_action: str = ""
     error: ProviderError | None = None
+    sent_tokens: int = 0  # the prompts sent, estimated: the usage when the provider reports none
+
+
+def _add_usage(total: Usage | None, more: Usage) -> Usage:
+    """Each request of a reply reports its own usage (a tool round is a second request): they add up."""
+    if total is None:
+        return more
+    return Usage(prompt_tokens=total.prompt_tokens + more.prompt_tokens,
+                 completion_tokens=total.completion_tokens + more.completion_tokens,
+                 total_tokens=total.total_tokens + more.total_tokens)
 
 
 def _saved_action(action: str) -> str:
@@ -85,7 +104,9 @@ def provider_config(credential: ApiCredential) -> ProviderConfig:
 
 
 @database_sync_to_async
-def resolve_config(user) -> ProviderConfig | None:
+def resolve_config(user, *, quota: bool = False) -> ProviderConfig | None:
+    if quota:
+        quota_check(user)
     credential = credential_resolve(user)
     return provider_config(credential) if credential else None
 
@@ -182,11 +203,15 @@ class ReplyRun:
             await database_sync_to_async(self._question_saved)()
         await self._started()
 
-    async def _started(self) -> None:
-        """The question is saved: the page shows it (when new), then the reply's bubble opens."""
+    async def _announced(self) -> None:
+        """The question is saved: the page shows it (when new)."""
         if self.announce is not None:
             announce, self.announce = self.announce, None
             await announce(self.question)
+
+    async def _started(self) -> None:
+        """The question is saved: the page shows it (when new), then the reply's bubble opens."""
+        await self._announced()
         if not self.started:
             self.started = True
             start = {"type": "reply_start", "reply_to": self.parent.pk, "speaker": self.speaker.name}
@@ -214,7 +239,11 @@ class ReplyRun:
             await self.send({"type": "delta", "text": line})
             return reply
         result = ReplyResult(guard_action=_saved_action(screening.action), parts=[self.prefix] if self.prefix else [])
-        begun = await database_sync_to_async(self._begin)(result, flag)
+        try:
+            begun = await database_sync_to_async(self._begin)(result, flag)
+        except QuotaExceeded:
+            await self._announced()  # the question is saved and shown; the refusal is a notice, not a reply
+            raise
         if isinstance(begun, Message):  # no usable key: the error reply is saved already
             await self._started()
             return begun
@@ -249,12 +278,14 @@ class ReplyRun:
         return reply
 
     def _begin(self, result: ReplyResult, flag: str) -> Message | tuple[ApiCredential, ProviderConfig]:
-        """The one trip to the database before the call: the question's guard category, the key, what
-        the figure remembers, how the user wants it to talk, and the reply's own row (so a crash from
-        here on loses at most a checkpoint). Without a usable key, the error reply, saved."""
+        """The one trip to the database before the call: the question's guard category, the user's
+        quota, the key, what the figure remembers, how the user wants it to talk, and the reply's own
+        row (so a crash from here on loses at most a checkpoint). Without a usable key, the error reply,
+        saved; over the quota, QuotaExceeded (the question is saved either way)."""
         self._question_saved()
         if flag:
             services.message_flag(message=self.question, category=flag)
+        quota_check(self.user)
         try:
             credential = credential_resolve(self.user)
             config = provider_config(credential) if credential else None
@@ -269,6 +300,7 @@ class ReplyRun:
         self.reply = services.reply_begin(
             conversation=self.conversation, parent=self.parent, model=result.model, provider=result.provider,
             speaker=self.speaker if self.conversation.partner_id else None, content=self.prefix,
+            credential=credential,
         )
         return credential, config
 
@@ -314,10 +346,11 @@ class ReplyRun:
             self.queue.put_nowait(_JUDGED)
 
     async def _ask_judge(self) -> Verdict | None:
-        """A second opinion from the model on a borderline refusal, with the user's own key."""
+        """A second opinion from the model on a borderline refusal, with the user's own key; none for a
+        user over the quota (the rules stand, and the reply that follows is refused before its call)."""
         try:
-            config = await resolve_config(self.user)
-        except UnsafeURL:
+            config = await resolve_config(self.user, quota=True)
+        except (UnsafeURL, QuotaExceeded):
             return None
         return await judge.judge(self.question.content, self.speaker, config) if config is not None else None
 
@@ -383,10 +416,10 @@ class ReplyRun:
             added, run = await database_sync_to_async(self.tools.run_user_call)()
             messages += added
             await self._tool_frames([run])
-        pumps = [asyncio.create_task(self._pump(config, messages))]
+        pumps = [self._request(config, messages, result)]
         await self._started()  # the question and the reply's bubble reach the page while the request leaves
         frames = _Coalescer(self.send, self.queue)
-        calls, round_text = None, []
+        calls, round_text, streamed = None, [], []
         try:
             while not gate.stopped:
                 item = await self.queue.get()
@@ -400,14 +433,15 @@ class ReplyRun:
                     messages += added
                     await self._tool_frames(runs)
                     calls, round_text = None, []
-                    pumps.append(asyncio.create_task(self._pump(config, messages)))
+                    pumps.append(self._request(config, messages, result))
                 elif isinstance(item, TextDelta):
                     round_text.append(item.text)
+                    streamed.append(item.text)
                     await self._show(frames, gate.feed(item.text))  # a short window is held so no leak shows
                 elif item is _FLUSH:
                     await frames.flush()
                 elif isinstance(item, Usage):
-                    result.usage = item
+                    result.usage = _add_usage(result.usage, item)
                 elif item is _STOP:
                     result.status = Message.Status.STOPPED
                     break
@@ -435,6 +469,17 @@ class ReplyRun:
             for pump in pumps:
                 pump.cancel()
             await asyncio.gather(*pumps, return_exceptions=True)
+            if result.usage is None and streamed:
+                # No usage reported (stopped, broken off, or a provider that never sends it): the site's own
+                # estimate counts instead, so stopping a reply before its end does not escape the quota.
+                completion = estimate_tokens("".join(streamed))
+                result.usage = Usage(prompt_tokens=result.sent_tokens, completion_tokens=completion,
+                                     total_tokens=result.sent_tokens + completion)
+
+    def _request(self, config: ProviderConfig, messages: list[dict], result: ReplyResult) -> asyncio.Task:
+        # A tool round's messages carry calls and results (content may be None): only their text counts.
+        result.sent_tokens += messages_tokens([{"content": m.get("content") or ""} for m in messages])
+        return asyncio.create_task(self._pump(config, messages))
 
     @staticmethod
     async def _show(frames: _Coalescer, text: str) -> None:

@@ -16,6 +16,7 @@ from chat.forms import ConversationSettingsForm, RenameForm, StartForm
 from chat.jobs import queue as jobs
 from chat.memory_views import preference_form_for, user_persona_form_for
 from chat.models import BackgroundJob, Conversation
+from chat.quota import quota_for, refusal_text
 from chat.recall import callback as callbacks
 from chat.recall.memories import PREFERENCE_PRESETS
 from chat.scenes import speaker_of
@@ -115,6 +116,8 @@ def callback(request: HttpRequest, pk: int) -> HttpResponse:
     context = {"conversation": conversation}
     if callbacks.previous_for(request.user, conversation) is None:
         context["callback_notice"] = "没有可以接续的上一段对话。"
+    elif (quota := quota_for(request.user)).exceeded:
+        context["callback_notice"] = refusal_text(quota)
     elif credential_resolve(request.user) is None:
         context["callback_notice"] = callbacks.NO_KEY_NOTICE
     else:

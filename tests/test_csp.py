@@ -63,7 +63,8 @@ def pages(alice):
                   reverse("chat:image_panel", args=[conversation.pk])],
         "curator": [reverse("admin:index"), reverse("admin:personas_persona_change", args=[persona.pk]),
                     reverse("admin:personas_persona_preview", args=[persona.pk]),
-                    reverse("admin:personas_persona_probes", args=[persona.pk])],
+                    reverse("admin:personas_persona_probes", args=[persona.pk]),
+                    reverse("admin:accounts_quotasettings_changelist")],
     }
 
 

@@ -16,6 +16,7 @@ from accounts.services import credential_resolve
 from chat.images.backends import IMAGE_MESSAGES
 from chat.images.checks import check_prompt, compose_prompt
 from chat.models import Conversation, ImageJob, Message
+from chat.quota import quota_for, refusal_text
 from guyue import ratelimit
 
 
@@ -34,7 +35,7 @@ def request_image(
 
     Raises ImageRequestRejected for someone else's conversation or message, an empty or too long
     prompt, or too many requests. A prompt the checks refuse gives a job already `blocked`, and no
-    usable key a job already `failed`: neither ever reaches a provider."""
+    usable key or a spent daily quota a job already `failed`: none ever reaches a provider."""
     conversation = _own_conversation(user, conversation)
     if source_message is not None and not conversation.messages.filter(pk=source_message.pk).exists():
         raise ImageRequestRejected("消息不属于这段对话。", "not_found")
@@ -45,8 +46,11 @@ def request_image(
                    size=size or settings.IMAGE_SIZE)  # fmt: skip
     check = check_prompt(prompt, conversation.persona)
     credential = credential_resolve(user)
+    quota = quota_for(user)
     if check.blocked:
         _finish(job, ImageJob.Status.BLOCKED, check.category, check.message)
+    elif quota.exceeded:
+        _finish(job, ImageJob.Status.FAILED, "quota", refusal_text(quota))
     elif credential is None:
         _finish(job, ImageJob.Status.FAILED, "no_key", IMAGE_MESSAGES["no_key"])
     else:

@@ -11,6 +11,7 @@ from chat.models import BackgroundJob, Conversation
 from chat.notify import aconversation_changed
 from chat.providers.chat import ProviderConfig
 from chat.providers.errors import ProviderError
+from chat.quota import QuotaExceeded, quota_check
 from chat.recall import callback as callbacks
 from chat.recall.extract import extract_memories
 from chat.summary import refresh_summary
@@ -24,9 +25,11 @@ NO_KEY = "没有可用的密钥"
 
 @database_sync_to_async
 def _config(conversation: Conversation) -> ProviderConfig | None:
-    """The owner's key as it stands when the job runs (it may have been replaced since it was queued)."""
+    """The owner's key as it stands when the job runs (it may have been replaced since it was queued).
+    Raises QuotaExceeded for an owner who has spent today's tokens: no call is made for them."""
     from chat.streaming import provider_config  # streaming imports this package's queue
 
+    quota_check(conversation.owner)
     credential = credential_resolve(conversation.owner)
     try:
         return provider_config(credential) if credential else None
@@ -35,7 +38,10 @@ def _config(conversation: Conversation) -> ProviderConfig | None:
 
 
 async def summary(job: BackgroundJob) -> str:
-    config = await _config(job.conversation)
+    try:
+        config = await _config(job.conversation)
+    except QuotaExceeded as exc:
+        return str(exc)
     if config is None:
         return NO_KEY
     if await refresh_summary(job.conversation_id, config):
@@ -46,7 +52,10 @@ async def summary(job: BackgroundJob) -> str:
 async def extract(job: BackgroundJob) -> str:
     if not (settings.MEMORY_EXTRACTION and job.conversation.owner.memory_auto):
         return ""  # switched off after it was queued: nothing is read, nothing is sent
-    config = await _config(job.conversation)
+    try:
+        config = await _config(job.conversation)
+    except QuotaExceeded as exc:
+        return str(exc)
     if config is None:
         return NO_KEY
     await extract_memories(job.conversation_id, config)
@@ -77,7 +86,10 @@ async def callback(job: BackgroundJob) -> str:
     if inputs is None:
         return ""
     conversation, messages, guard = inputs
-    config = await _config(conversation)
+    try:
+        config = await _config(conversation)
+    except QuotaExceeded as exc:
+        return str(exc)  # shown where the greeting would have been
     if config is None:
         return callbacks.NO_KEY_NOTICE
     try:

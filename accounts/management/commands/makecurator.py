@@ -11,7 +11,7 @@ from accounts.models import User
 CURATOR_GROUP = "策展人"
 CURATOR_MODELS = {
     "personas": ["persona", "lifestage", "knowledgeentry", "screenportrayal", "stylepreset"],
-    "accounts": ["apicredential"],
+    "accounts": ["apicredential", "quotasettings", "userquota"],
 }
 
 
@@ -25,7 +25,7 @@ def curator_group() -> Group:
 
 
 class Command(BaseCommand):
-    help = "Create (or promote) a curator: staff access to figures, knowledge and site-wide keys."
+    help = "Create (or promote) a curator: staff access to figures, knowledge, site-wide keys, usage and quotas."
 
     def add_arguments(self, parser):
         parser.add_argument("username")
