@@ -87,8 +87,9 @@ def test_every_html_response_carries_the_policy(client, alice_client, curator_cl
 def test_htmx_is_told_not_to_eval_or_inject_styles(client):
     html = client.get(reverse("accounts:login")).content.decode()
     config = re.search(r"<meta name=\"htmx-config\" content='([^']*)'>", html).group(1)
-    assert json.loads(config) == {"allowEval": False, "includeIndicatorStyles": False,
-                                  "attributesToSettle": ["class", "width", "height"]}
+    config = json.loads(config)
+    assert {key: config[key] for key in ("allowEval", "includeIndicatorStyles", "attributesToSettle")} == {
+        "allowEval": False, "includeIndicatorStyles": False, "attributesToSettle": ["class", "width", "height"]}
     # The indicator rules htmx would have injected are in our stylesheet instead.
     css = (ROOT / "static" / "css" / "site.css").read_text()
     assert ".htmx-indicator{opacity:0" in css
@@ -112,3 +113,19 @@ def test_no_template_needs_unsafe_inline_or_eval(template):
     html = re.sub(r"\{#.*?#\}|\{% comment %\}.*?\{% endcomment %\}", "", template.read_text(), flags=re.DOTALL)
     found = [label for pattern, label in FORBIDDEN if re.search(pattern, html, flags=re.IGNORECASE)]
     assert found == []
+
+
+def test_htmx_swaps_a_forms_error_answer_and_nothing_else_that_failed(client):
+    import re as _re
+
+    html = client.get(reverse("accounts:login")).content.decode()
+    handling = json.loads(_re.search(r"<meta name=\"htmx-config\" content='([^']*)'>", html).group(1))["responseHandling"]
+
+    def rule(status: int) -> dict:
+        return next(r for r in handling if _re.search(r["code"], str(status)))
+
+    for status in (400, 409, 422, 429):  # the form comes back with its errors: swap it in
+        assert rule(status) == {"code": rule(status)["code"], "swap": True, "error": False}, status
+    for status in (403, 404, 500, 502):  # no form: forms.js says what went wrong beside the element
+        assert rule(status)["swap"] is False and rule(status)["error"] is True, status
+    assert rule(200)["swap"] is True and rule(204)["swap"] is False

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0001_initial'),
-        ('chat', '0009_background_jobs'),
+        ('chat', '0011_sharelink'),
         ('personas', '0003_seedrecord'),
     ]
 

@@ -190,9 +190,9 @@ def test_the_page_lists_only_this_users_conversations_with_this_figure(alice_cli
 def test_the_page_costs_a_constant_number_of_queries(alice_client, conversation, django_assert_max_num_queries, turns):
     for i in range(turns):
         _ask(conversation, f"问{i}", f"答{i}")
-    # 14 today: session, user, conversation, list, tree, branch, tool cards, keys, figures, stages, presets,
-    # the figure preference, the leaf (is a callback greeting on offer?) and the share links
-    with django_assert_max_num_queries(15):
+    # 15 today: session, user, conversation, list, tree, branch, tool cards, keys, figures, stages, presets,
+    # the figure preference, the user's persona, the leaf (is a callback greeting on offer?) and the share links
+    with django_assert_max_num_queries(16):
         response = alice_client.get(_url("page", conversation))
     assert response.content.decode().count('<article class="message') == min(2 * turns + 1, MESSAGES_PER_PAGE)
 
@@ -245,7 +245,7 @@ def test_a_2000_message_conversation_opens_in_constant_work(alice_client, conver
     conversation.active_leaf_id = ids[-1]
     conversation.save(update_fields=["active_leaf"])
     # the same queries as any page (test_the_page_costs_a_constant_number_of_queries), whatever the length
-    with django_assert_max_num_queries(15):
+    with django_assert_max_num_queries(16):
         html = alice_client.get(_url("page", conversation)).content.decode()
     assert html.count('<article class="message') == MESSAGES_PER_PAGE
     assert "第1999句。" in html and "第1959句。" not in html
