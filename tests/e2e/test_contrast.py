@@ -10,6 +10,7 @@ from django.core.management import call_command
 from accounts.models import ApiCredential, User
 from chat import services
 from chat.models import Memory
+from chat.sharing.services import share_create
 from personas.models import Persona
 from tests.e2e.journeys import PASSWORD
 
@@ -41,6 +42,8 @@ def member(local_provider):
     asked = services.message_add_user(conversation=conversation, text="太白兄，近来可好？")
     services.reply_save(conversation=conversation, parent=asked, content="好！江上清风，山间明月。", status="complete")
     Memory.objects.create(owner=user, persona=persona, content="我住在杭州。", pinned=True)
+    services.reply_save(conversation=conversation, parent=asked, content="床前明月光，\n疑是地上霜。\n举头望明月，\n低头思故乡。",
+                        status="complete")
     return user, conversation
 
 
@@ -51,13 +54,19 @@ def test_every_page_keeps_text_readable(live_server, page, member):
     page.fill("#id_password", PASSWORD)
     page.get_by_role("button", name="登录").click()
     page.wait_for_url(live_server.url + "/")
+    conversation.refresh_from_db()
+    link = share_create(conversation=conversation)
     pages = ["/", "/figures/li-bai/", f"/chat/{conversation.pk}/", "/accounts/settings/",
-             "/chat/memories/", "/chat/start/du-fu/"]
+             "/chat/memories/", "/chat/start/du-fu/", f"/chat/shared/{link.token}/"]
     failures = {}
     for path in pages:
         page.goto(live_server.url + path)
         page.wait_for_load_state("networkidle")
         found = contrast_failures(page)
+        if path.startswith("/chat/") and path[6:].rstrip("/").isdigit():
+            # The chat page again in reading mode (竖排), its poem set vertically.
+            page.click("button[data-action=vertical]")
+            found += contrast_failures(page)
         if found:
             failures[path] = found
     assert not failures, failures
