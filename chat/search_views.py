@@ -22,8 +22,11 @@ def search_page(request: HttpRequest) -> HttpResponse:
     query = form.cleaned_data["q"] if form.is_valid() else ""
     context: dict = {"form": form, "query": query}
     if query:
-        context.update(hits=search.message_hits(request.user, query), titled=search.title_hits(request.user, query),
-                       most=search.MAX_HITS)
+        hits = search.message_hits(request.user, query)
+        # A title is often the first question itself: a conversation with a hit of its own is listed once.
+        listed = {hit.conversation.pk for hit in hits}
+        titled = [c for c in search.title_hits(request.user, query) if c.pk not in listed]
+        context.update(hits=hits, titled=titled, most=search.MAX_HITS)
     else:
         context.update(recent=selectors.recent_conversations(request.user, RECENT), most=RECENT)
     return render(request, "chat/search.html", context)

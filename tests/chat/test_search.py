@@ -102,6 +102,9 @@ def test_titles_are_searched_too(alice, bob, li_bai, alice_client):
     services.conversation_rename(conversation=services.conversation_start(owner=bob, persona=li_bai), title="独酌二")
     page = results(alice_client, "独酌")
     assert "标题相符" in page and "月下独酌之夜" in page and "独酌二" not in page
+    ask(conversation, "独酌何如对饮？")  # a hit of its own: the conversation is listed once, with the hit
+    page = results(alice_client, "独酌")
+    assert "标题相符" not in page and page.count("月下独酌之夜") == 1 and "<mark>独酌</mark>何如" in page
 
 
 def test_opening_a_hit_shows_its_branch_scrolled_to_it(alice, li_bai, alice_client):
