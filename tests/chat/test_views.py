@@ -163,6 +163,12 @@ def test_the_profile_button_opens_the_start_page(client, persona):
 
 # --- the page -------------------------------------------------------------------------------------
 
+def test_the_page_is_never_kept_in_the_browser_cache(alice_client, conversation):
+    # Going back to it (from search, say) must fetch it again: a cached copy lacks what was said since.
+    response = alice_client.get(_url("page", conversation))
+    assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+
+
 def test_the_page_shows_the_branch_with_sanitised_html(alice_client, conversation):
     _ask(conversation, "<script>alert('q')</script>\n第二行", "**好诗**<script>alert('a')</script>")
     html = alice_client.get(_url("page", conversation)).content.decode()

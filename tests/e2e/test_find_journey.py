@@ -63,9 +63,16 @@ def test_search_a_word_and_open_the_message_in_its_branch(app, upstream, page, s
     start_chat(page, base, "du-fu")
     _say(page, "杜工部，黄鹤楼你去过吗", "甫未曾登临")
 
-    page.get_by_role("link", name="对话", exact=True).click()
-    page.fill("#id_q", "鹤楼")  # part of a word, no spaces
-    page.get_by_role("button", name="搜索", exact=True).click()
+    page.get_by_role("link", name="对话", exact=True).click()  # every conversation, with every figure
+    listed = page.locator(".search-page .card-list").inner_text()
+    assert "太白兄，黄鹤楼上可曾题诗？" in listed and "杜工部，黄鹤楼你去过吗" in listed
+    page.go_back()  # the chat page again, as it is now (never a cached copy without the exchange)
+    page.wait_for_selector("article.message-user >> text=杜工部，黄鹤楼你去过吗")
+    page.locator("#conversation-list > summary").click()  # the search box above the conversation list
+    page.fill(".conversation-search input", "鹤楼")  # part of a word, no spaces
+    shot("conversation-list-search")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/chat/search/?q=*")
     hits = page.locator(".search-hit")
     hits.first.wait_for()
     assert hits.count() == 2  # both figures
