@@ -44,6 +44,13 @@ class RenameForm(forms.Form):
     )
 
 
+class SearchForm(forms.Form):
+    q = forms.CharField(
+        label="搜索", max_length=100, required=False, strip=True,
+        error_messages={"max_length": "搜索词不能超过 %(limit_value)d 个字（现有 %(show_value)d 个）。"},
+    )
+
+
 class MemoryForm(forms.Form):
     """Add or edit one memory. `figure` empty means the profile every figure shares."""
 

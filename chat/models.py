@@ -21,11 +21,18 @@ class ConversationQuerySet(models.QuerySet):
 
 
 class Conversation(models.Model):
+    class TitleOrigin(models.TextChoices):
+        START = "", "开场默认"  # "与李白对话" until the first exchange names it
+        AUTO = "auto", "自动"  # the title job (chat/titles.py): the model's, or the first question's
+        USER = "user", "用户命名"  # renamed by its owner: nothing writes it again
+
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
     persona = models.ForeignKey(Persona, on_delete=models.PROTECT, related_name="conversations")
     life_stage = models.ForeignKey(LifeStage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     style_preset = models.ForeignKey(StylePreset, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     title = models.CharField("标题", max_length=100, blank=True)
+    title_origin = models.CharField("标题来源", max_length=4, choices=TitleOrigin.choices, default=TitleOrigin.START,
+                                    blank=True)
     archived = models.BooleanField("已归档", default=False)
     # The leaf of the branch being shown; regenerate/edit/switch only move this pointer.
     active_leaf = models.ForeignKey("Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -302,13 +309,14 @@ class ImageJob(models.Model):
 
 
 class BackgroundJob(models.Model):
-    """Model work no one waits for (the rolling summary, memory extraction, the callback greeting),
+    """Model work no one waits for (the rolling summary, memory extraction, the callback greeting, the title),
     queued by the web process and run by the worker (docs/jobs.md)."""
 
     class Kind(models.TextChoices):
         SUMMARY = "summary", "滚动摘要"
         EXTRACT = "extract", "记忆提取"
         CALLBACK = "callback", "接续问候"
+        TITLE = "title", "对话标题"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "排队中"

@@ -2,7 +2,7 @@
 
 Only curator and site text instructs the model. Everything else (the user's turns, preferences,
 memories, recalled exchanges, the rolling summary, a scene partner's lines, tool arguments and tool
-results, transcripts for the summariser and the extractor) goes through `quote_user_data(text, kind)`:
+results, transcripts for the summariser, the extractor and the title writer) goes through `quote_user_data(text, kind)`:
 role markers, chat-template tokens and the site's own 【…】 prefixes are defused, and the text is
 fenced so it cannot close its own quotation.
 """
@@ -23,7 +23,7 @@ MEMORY = "memory"  # a remembered fact, whatever its source
 EXCHANGE = "exchange"  # a recalled exchange from an earlier conversation
 SUMMARY = "summary"  # the rolling summary (model-written from user text)
 PARTNER = "partner"  # the other figure's words in a scene
-TRANSCRIPT = "transcript"  # one line of what the summariser or the extractor reads
+TRANSCRIPT = "transcript"  # one line of what the summariser, the extractor or the title writer reads
 TOOL_ARGUMENT = "tool_argument"  # an argument in a tool call handed back to the model
 TOOL_RESULT = "tool_result"  # user text echoed inside a tool's result
 KNOWLEDGE = "knowledge"  # a retrieved knowledge entry (curator text, still data, not instructions)

@@ -50,15 +50,17 @@ def all_messages(conversation: Conversation) -> list[Message]:
 
 
 def branch_window(conversation: Conversation, tree: Tree, *, before: int | None = None,
-                  limit: int) -> tuple[list[Message], int | None, int]:
+                  limit: int, reaching: int | None = None) -> tuple[list[Message], int | None, int]:
     """The last `limit` messages of the shown branch (above `before` when given), and the id and
     count of what is still earlier. Only the window is fetched, so a 2,000-message branch costs
-    no more than a short one."""
+    no more than a short one. `reaching` (a search result) widens the window back to that message."""
     path = tree.path_to(conversation.active_leaf_id)
     if before is not None and before not in path:
         return [], None, 0  # the branch changed since that button was drawn
     end = path.index(before) if before is not None else len(path)
     start = max(0, end - limit)
+    if reaching in path[:start]:
+        start = max(0, path.index(reaching) - 1)  # with the message before it, for context
     window = path[start:end]
     by_id = conversation.messages.in_bulk(window)
     return [by_id[pk] for pk in window], (window[0] if start else None), start
@@ -72,8 +74,14 @@ def conversations_with(user, persona) -> list[Conversation]:
 def latest_conversation_with(user, persona) -> Conversation | None:
     return (
         Conversation.objects.for_user(user).filter(persona=persona, archived=False)
-        .order_by("-updated_at", "-pk").first()
+        .select_related("life_stage", "partner").order_by("-updated_at", "-pk").first()
     )
+
+
+def recent_conversations(user, limit: int) -> list[Conversation]:
+    """The user's conversations with every figure, newest first (archived ones included)."""
+    return list(Conversation.objects.for_user(user).select_related("persona", "partner")
+                .order_by("-updated_at", "-pk")[:limit])
 
 
 def tool_runs_by_message(messages: list[Message]) -> dict[int, list[ToolRun]]:

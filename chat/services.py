@@ -174,9 +174,24 @@ def branch_switch(*, conversation: Conversation, message: Message) -> Message:
     return leaf
 
 
+def branch_show(*, conversation: Conversation, message: Message) -> bool:
+    """Show the branch that holds `message` (a search result): the shown one if it already does, so a
+    deeper reply the user is reading stays; else the newest leaf below it. True when the leaf moved."""
+    if message.conversation_id != conversation.pk:
+        raise MessageRejected("消息不属于这段对话。")
+    tree = conversation_tree(conversation)
+    if message.pk in tree.path_to(conversation.active_leaf_id):
+        return False
+    conversation.active_leaf_id = tree.latest_leaf_under(message.pk)
+    conversation.save(update_fields=["active_leaf", "updated_at"])
+    return True
+
+
 def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
+    """The owner's title: from now on no title job writes over it (chat/titles.py)."""
     conversation.title = title
-    conversation.save(update_fields=["title", "updated_at"])
+    conversation.title_origin = Conversation.TitleOrigin.USER
+    conversation.save(update_fields=["title", "title_origin", "updated_at"])
     return conversation
 
 

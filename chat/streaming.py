@@ -40,6 +40,7 @@ from chat.recall.memories import preference_for, preference_text
 from chat.recall.recall import Recalled, recall_for
 from chat.scenes import other_figure
 from chat.summary import summary_due, summary_for
+from chat.titles import title_due, title_fallback
 from chat.tools.registry import ToolContext
 from chat.tools.runner import ToolRequest, ToolSession, render_card
 from chat.userpersona import user_persona_rows, user_persona_text
@@ -293,6 +294,8 @@ class ReplyRun:
             credential, config, result.error_kind = None, None, "bad_request"
         if config is None:
             result.status, result.error_kind = Message.Status.ERROR, result.error_kind or "no_key"
+            if title_due(self.conversation, self.branch):  # no key: the first question names it, no call
+                title_fallback(self.conversation, self.branch)
             return self._save_sync(result, "")
         result.model, result.provider = config.model, config.kind
         self._fresh_summary()
@@ -322,11 +325,13 @@ class ReplyRun:
         return reply
 
     def _fresh_summary(self) -> None:
-        """The rolling summary as stored now: it is refreshed by a background job in the worker, and
-        an open socket's copy of the conversation may predate it."""
-        row = Conversation.objects.filter(pk=self.conversation.pk).values("summary", "summary_through_id").first()
+        """The rolling summary (and whether a title was given) as stored now: background jobs in the
+        worker write them, and an open socket's copy of the conversation may predate it."""
+        row = (Conversation.objects.filter(pk=self.conversation.pk)
+               .values("summary", "summary_through_id", "title_origin").first())
         if row is not None:
             self.conversation.summary, self.conversation.summary_through_id = row["summary"], row["summary_through_id"]
+            self.conversation.title_origin = row["title_origin"]  # the title job or a rename may have set it
 
     def _recall(self) -> tuple[Recalled, str, str]:
         """What this figure remembers about the user, how the user wants it to talk, and who the user
@@ -394,13 +399,19 @@ class ReplyRun:
         return output_guard_for(self.conversation, self.speaker, self.life_stage, self.partner)
 
     def _queue_background(self, reply: Message) -> None:
-        """Fold older turns into the rolling summary and pick out memories: jobs for the worker, queued
-        in the reply's last trip; the reply never waits for them (docs/jobs.md)."""
+        """Fold older turns into the rolling summary, pick out memories, name the conversation: jobs for
+        the worker, queued in the reply's last trip; the reply never waits for them (docs/jobs.md)."""
         branch = [*self.branch, reply]
+        model_reads = settings.MEMORY_EXTRACTION and self.user.memory_auto  # the user's extraction switch
         if summary_due(self.conversation, branch):
             jobs.enqueue(BackgroundJob.Kind.SUMMARY, self.conversation.pk)
-        if extraction_due(self.conversation, branch, enabled=settings.MEMORY_EXTRACTION and self.user.memory_auto):
+        if extraction_due(self.conversation, branch, enabled=model_reads):
             jobs.enqueue(BackgroundJob.Kind.EXTRACT, self.conversation.pk)
+        if title_due(self.conversation, branch):
+            if model_reads:
+                jobs.enqueue(BackgroundJob.Kind.TITLE, self.conversation.pk)
+            else:  # switched off: the first question is the title, and no model reads it
+                title_fallback(self.conversation, branch)
 
     async def _tool_frames(self, runs: list[ToolRun]) -> None:
         for run in runs:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from chat import memory_views, views
+from chat import memory_views, search_views, views
 from chat.images import views as images
 from chat.sharing import views as sharing
 
@@ -12,6 +12,8 @@ urlpatterns = [
     path("<int:pk>/messages/", views.message_list, name="messages"),
     path("<int:pk>/messages/<int:message_id>/", views.bubble, name="bubble"),
     path("<int:pk>/switch/<int:message_id>/", views.switch, name="switch"),
+    path("<int:pk>/open/<int:message_id>/", search_views.open_message, name="open_message"),
+    path("search/", search_views.search_page, name="search"),
     path("<int:pk>/rename/", views.rename, name="rename"),
     path("<int:pk>/archive/", views.archive, name="archive"),
     path("<int:pk>/delete/", views.delete, name="delete"),

@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -29,10 +30,10 @@ PAGE = "chat/page.html"
 MESSAGES_PER_PAGE = 40
 
 
-def _bubbles(conversation: Conversation, before: int | None = None) -> dict:
+def _bubbles(conversation: Conversation, before: int | None = None, reaching: int | None = None) -> dict:
     tree = selectors.conversation_tree(conversation)
     window, earlier_id, earlier_count = selectors.branch_window(
-        conversation, tree, before=before, limit=MESSAGES_PER_PAGE)
+        conversation, tree, before=before, limit=MESSAGES_PER_PAGE, reaching=reaching)
     durable.recover(window)  # a reply left streaming by a process that is gone shows as interrupted
     runs = selectors.tool_runs_by_message(window)
     bubbles = [render_bubble(m, siblings=tree.siblings(m.pk), persona=speaker_of(m, conversation), tool_runs=runs.get(m.pk, ()))
@@ -62,25 +63,25 @@ def _settings_form(conversation: Conversation, data=None) -> ConversationSetting
 def start(request: HttpRequest, slug: str) -> HttpResponse:
     persona = get_object_or_404(Persona.objects.published(), slug=slug)
     form = StartForm(request.POST if request.method == "POST" else None, persona=persona)
-    if request.method == "GET":
-        # Opening a figure never creates anything: resume the newest conversation, or offer to start.
-        latest = selectors.latest_conversation_with(request.user, persona)
-        if latest is not None:
-            return redirect("chat:page", latest.pk)
-    elif form.is_valid():
+    if request.method == "POST" and form.is_valid():
         conversation = services.conversation_start(owner=request.user, persona=persona, **form.cleaned_data)
         return redirect("chat:page", conversation.pk)
-    context = {"persona": persona, "form": form, "credential": credential_resolve(request.user)}
+    # Opening a figure never creates anything: it offers the newest conversation to continue and a
+    # new one with a life stage and a second figure, so neither choice is lost once one exists.
+    latest = selectors.latest_conversation_with(request.user, persona)
+    context = {"persona": persona, "form": form, "latest": latest, "credential": credential_resolve(request.user)}
     return render(request, "chat/start.html", context, status=400 if form.errors else 200)
 
 
 @login_required
 @require_GET
+@never_cache  # back from the search page (or any page) must show what was said since, not a cached copy
 def page(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = selectors.get_conversation_for_user(request.user, pk)
+    found = request.GET.get("message", "")  # a search hit: the window reaches back to it
     context = {
         **_list_context(request, conversation),
-        **_bubbles(conversation),
+        **_bubbles(conversation, reaching=int(found) if found.isdigit() else None),
         "figures": Persona.objects.published(),
         "settings_form": _settings_form(conversation),
         "credential": credential_resolve(request.user),

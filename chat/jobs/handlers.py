@@ -15,6 +15,7 @@ from chat.quota import QuotaExceeded, quota_check
 from chat.recall import callback as callbacks
 from chat.recall.extract import extract_memories
 from chat.summary import refresh_summary
+from chat.titles import title_conversation
 from guyue.lib.netguard import UnsafeURL
 
 Kind = BackgroundJob.Kind
@@ -105,4 +106,15 @@ async def callback(job: BackgroundJob) -> str:
     return ""
 
 
-HANDLERS = {Kind.SUMMARY: summary, Kind.EXTRACT: extract, Kind.CALLBACK: callback}
+async def title(job: BackgroundJob) -> str:
+    """A short title from the model; the first question's words when the switch went off since it was
+    queued, when there is no key, or when the call fails (then the job records why)."""
+    enabled = settings.MEMORY_EXTRACTION and job.conversation.owner.memory_auto
+    try:
+        config = await _config(job.conversation) if enabled else None
+    except QuotaExceeded:
+        config = None  # over today's quota: the local title, no call
+    return await title_conversation(job.conversation_id, config)
+
+
+HANDLERS = {Kind.SUMMARY: summary, Kind.EXTRACT: extract, Kind.CALLBACK: callback, Kind.TITLE: title}

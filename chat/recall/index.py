@@ -133,14 +133,14 @@ def _fts_query(scopes: Sequence[str], terms: Sequence[Term]) -> str:
     return " OR ".join(term(s, t) for s in scopes for t in terms)
 
 
-def _ts_query(terms: Sequence[Term]) -> str:
+def _ts_query(terms: Sequence[Term], op: str = " | ") -> str:
     def lexeme(token: str, weight: str) -> str:
         return "'" + token.replace("'", "''").replace("\\", "\\\\") + "':" + weight
     parts = []
     for t in terms:
         weight = "B" if t.unigram else "A"
         parts.append("(" + " <-> ".join(lexeme(token, weight) for token in t.tokens) + ")")
-    return " | ".join(parts)
+    return op.join(parts)
 
 
 RERANK_POOL = 5  # bm25's best limit × this many are re-scored by coverage (SQLite)
@@ -196,3 +196,30 @@ def search(table: str, scopes: Sequence[str], text: str, limit: int) -> list[tup
             [_ts_query(terms), list(scopes), limit],
         )
         return [(pk, float(score)) for pk, score in cursor.fetchall()]
+
+
+def _fts_all(scopes: Sequence[str], terms: Sequence[Term]) -> str:
+    """Every term, each in any of the scopes: (t1 in s1 OR t1 in s2) AND (t2 in s1 OR …)."""
+    def term(t: Term) -> str:
+        column = "singles" if t.unigram else "grams"
+        return "(" + " OR ".join(
+            f"{column} : " + " + ".join(_fts_quote(f"{s}x{token}") for token in t.tokens) for s in scopes) + ")"
+    return " AND ".join(term(t) for t in terms)
+
+
+def find(table: str, scopes: Sequence[str], terms: Sequence[Term], limit: int) -> list[int]:
+    """The newest rows of these scopes that hold every term (a search box, not recall's ranking).
+    A candidate list like `search`'s: the caller loads the rows through an owner-filtered query."""
+    if not terms or not scopes:
+        return []
+    with connection.cursor() as cursor:
+        if _sqlite():
+            cursor.execute(f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH %s ORDER BY rowid DESC LIMIT %s",
+                           [_fts_all(scopes, terms), limit])
+        else:
+            cursor.execute(
+                f"SELECT id FROM {table}_idx WHERE scope && %s::text[] AND doc @@ to_tsquery('simple', %s) "
+                "ORDER BY id DESC LIMIT %s",
+                [list(scopes), _ts_query(terms, " & "), limit],
+            )
+        return [pk for (pk,) in cursor.fetchall()]

@@ -117,3 +117,33 @@ def query_terms(text: str, limit: int = MAX_QUERY_TERMS, unigrams: int = MAX_QUE
             seen.add(term.tokens)
             extra.append(term)
     return terms[:max(limit - len(extra), limit // 2)] + extra[:limit // 2]
+
+
+MAX_SEARCH_TERMS = 8  # words of a search box query; each must match
+
+
+def search_terms(text: str) -> list[Term]:
+    """Every word of a search box query as one term that must match, in the order typed.
+
+    Unlike recall's OR query, nothing is dropped (a person searching for 什么 means it): a Chinese
+    run is the phrase of its consecutive bigrams, so "黄鹤楼" finds exactly that substring inside
+    "登黄鹤楼上"; a single character is its unigram; a Latin word or a number stays whole."""
+    terms: list[Term] = []
+    for match in _RUN.finditer(fold(text)):
+        run = match.group()
+        if _CJK.match(run):
+            term = Term(tuple(_bigrams(run)), unigram=False) if len(run) > 1 else Term((run,), unigram=True)
+        else:
+            term = Term((run,))
+        if term not in terms:
+            terms.append(term)
+    return terms[:MAX_SEARCH_TERMS]
+
+
+def search_runs(text: str) -> list[str]:
+    """The folded runs of a query, as a found text must contain them (checked on the loaded rows)."""
+    runs: list[str] = []
+    for match in _RUN.finditer(fold(text)):
+        if match.group() not in runs:
+            runs.append(match.group())
+    return runs[:MAX_SEARCH_TERMS]

@@ -153,6 +153,14 @@ async def test_a_background_job_of_an_over_quota_user_calls_nothing(conversation
     assert job.status == BackgroundJob.Status.FAILED and "额度" in job.error and upstream.requests == []
 
 
+async def test_an_over_quota_users_title_is_the_local_one(conversation, credential, upstream, spent):
+    await database_sync_to_async(fill)(conversation, 1)
+    await database_sync_to_async(queue.enqueue)(BackgroundJob.Kind.TITLE, conversation.pk)
+    assert await run_jobs() == 1
+    await conversation.arefresh_from_db()
+    assert conversation.title_origin == "auto" and conversation.title and upstream.requests == []
+
+
 def test_the_callback_greeting_is_not_offered_over_the_quota(alice, alice_client, conversation, credential, upstream,
                                                               spent):
     from chat import services

@@ -17,7 +17,7 @@ from chat.models import Conversation, Memory
 from chat.recall import extract
 from chat.recall.memories import memory_add, preference_update
 from tests.chat.test_consumer import KEY, PATH, connect, credential, fast_timeouts, frames_until, stream  # noqa: F401  # noqa: F401  (fixtures)
-from tests.fakes.jobs import run_jobs, run_jobs_sync
+from tests.fakes.jobs import is_title_request, run_jobs, run_jobs_sync
 from tests.personas.factories import make_persona
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -91,15 +91,15 @@ EXTRACTED = json.dumps([{"fact": "用户叫林晓，在杭州教语文", "from":
 
 async def test_memories_are_extracted_every_few_turns(alice, conversation, credential, upstream, monkeypatch):
     monkeypatch.setattr(extract, "EXTRACT_EVERY", 2)
+    upstream.route("POST", PATH, stream("林晓的黄鹤楼之行"), when=is_title_request)
     upstream.route("POST", PATH, stream("幸会。"), stream("黄鹤楼好地方。"), stream(EXTRACTED))
     ws = await connect(alice, conversation.pk)
     await say(ws, "我叫林晓，在杭州教语文")
     await say(ws, "下个月我带学生去黄鹤楼")
     assert len(upstream.requests) == 2  # queued for the worker, not run in the web process
-    assert await run_jobs() == 1
-    requests = upstream.requests
-    assert "值得长期记住" in system_text(requests[2])
-    assert "[1] 「我叫林晓" in requests[2].json()["messages"][-1]["content"]
+    assert await run_jobs() == 2  # the extraction, and the title the first exchange asked for
+    [extraction] = [r for r in upstream.requests if "值得长期记住" in system_text(r)]
+    assert "[1] 「我叫林晓" in extraction.json()["messages"][-1]["content"]
     facts = [m async for m in Memory.objects.filter(owner=alice).order_by("pk").values_list("content", "origin")]
     assert facts == [("用户叫林晓，在杭州教语文", "auto"), ("用户下个月带学生去黄鹤楼", "auto")]
     refreshed = await Conversation.objects.aget(pk=conversation.pk)
@@ -123,14 +123,15 @@ async def test_switched_off_extraction_makes_no_call(alice, conversation, creden
 
 async def test_leaving_a_conversation_extracts_what_is_new(alice, conversation, credential, upstream, settings):
     settings.MEMORY_EXTRACT_ON_LEAVE = True
+    upstream.route("POST", PATH, stream("林晓的黄鹤楼之行"), when=is_title_request)
     upstream.route("POST", PATH, stream("幸会。"), stream("好。"), stream(EXTRACTED))
     ws = await connect(alice, conversation.pk)
     await say(ws, "我叫林晓，在杭州教语文")
     await say(ws, "下个月我带学生去黄鹤楼")
     assert len(upstream.requests) == 2
     await ws.disconnect()
-    assert len(upstream.requests) == 2 and await run_jobs() == 1
-    assert "值得长期记住" in system_text(upstream.requests[2])
+    assert len(upstream.requests) == 2 and await run_jobs() == 2  # the extraction and the title
+    assert any("值得长期记住" in system_text(r) for r in upstream.requests[2:])
     assert await Memory.objects.filter(owner=alice, origin="auto").acount() == 2
 
 
@@ -138,6 +139,7 @@ def test_the_internet_question_is_remembered_days_later(alice, li_bai, credentia
     """MISSION §3: "上次你问我'互联网是何物'，如今我略有理解……"."""
     client = Client()
     client.force_login(alice)
+    upstream.route("POST", PATH, stream("互联网是何物"), when=is_title_request)
     upstream.route(
         "POST", PATH,
         stream("互联网？白未之闻也，想来是千里传书之术。"),
@@ -154,11 +156,11 @@ def test_the_internet_question_is_remembered_days_later(alice, li_bai, credentia
         assert "请李白忆起上回所谈" in page  # the callback greeting is offered
         pending = client.post(reverse("chat:callback", args=[second.pk]), HTTP_HX_REQUEST="true").content.decode()
         assert "李白正在回想上回所谈" in pending and len(upstream.requests) == 1  # a job for the worker
-        assert run_jobs_sync() == 1
+        assert run_jobs_sync() == 2  # the greeting, and the first conversation's title
         followed = reverse("chat:messages", args=[second.pk]) + "?callback=1"
         listed = client.get(followed, HTTP_HX_REQUEST="true").content.decode()  # the line's next poll
         assert "正在回想" not in listed
-        callback_request = upstream.requests[1].json()
+        [callback_request] = [r.json() for r in upstream.requests[1:] if not is_title_request(r.body)]
         data = "\n".join(m["content"] for m in callback_request["messages"])
         assert "互联网是何物" in data and "千里传书之术" in data and "三天前" in data
         assert "上次你问我「互联网是何物」" in listed
@@ -166,7 +168,7 @@ def test_the_internet_question_is_remembered_days_later(alice, li_bai, credentia
         assert second.active_leaf.content.startswith("故人又来") and second.active_leaf.parent_id is None
         assert "请李白忆起上回所谈" not in client.get(reverse("chat:page", args=[second.pk])).content.decode()
         asyncio.run(_talk(alice, second.pk, "上回说的互联网，你又想到什么？"))
-    reply_request = json.dumps(upstream.requests[2].json(), ensure_ascii=False)
+    reply_request = json.dumps(upstream.requests[-1].json(), ensure_ascii=False)
     assert "2026-11-20，用户问：太白，你可知互联网是何物？" in reply_request
 
 

@@ -93,19 +93,38 @@ def test_it_never_creates_a_conversation_on_get(alice_client, persona):
     assert "开始对话" in html
 
 
-def test_get_resumes_the_newest_conversation_that_is_not_archived(alice_client, alice, persona):
+def test_get_offers_the_newest_conversation_and_a_new_one_with_stage_and_partner(alice_client, alice, persona):
     older = services.conversation_start(owner=alice, persona=persona)
     newer = services.conversation_start(owner=alice, persona=persona)
     services.conversation_archive_toggle(conversation=newer)
+    make_persona("wang-yangming", "王阳明")
     response = alice_client.get(reverse("chat:start", args=[persona.slug]))
-    assert response.status_code == 302 and response.url == _url("page", older)
+    assert response.status_code == 200  # no redirect: a stage and a second figure stay reachable
+    html = response.content.decode()
+    assert f'href="{_url("page", older)}"' in html and f'href="{_url("page", newer)}"' not in html
+    assert "继续上次的对话" in html and "开始新对话" in html
+    assert 'name="life_stage"' in html and 'name="partner"' in html and "王阳明" in html
+    assert f'method="post" action="{reverse("chat:start", args=[persona.slug])}"' in html
     assert Conversation.objects.count() == 2
 
 
+def test_a_user_with_a_conversation_starts_a_scene_with_a_life_stage(alice_client, alice, persona):
+    services.conversation_start(owner=alice, persona=persona)
+    partner = make_persona("wang-yangming", "王阳明")
+    stage = persona.life_stages.get()
+    response = alice_client.post(reverse("chat:start", args=[persona.slug]),
+                                 {"life_stage": stage.pk, "partner": partner.pk})
+    started = Conversation.objects.get(owner=alice, partner=partner)
+    assert response.status_code == 302 and response.url == _url("page", started)
+    assert started.life_stage == stage
+
+
 def test_get_ignores_other_users_conversations(alice_client, bob, persona):
-    services.conversation_start(owner=bob, persona=persona)
+    theirs = services.conversation_start(owner=bob, persona=persona)
     response = alice_client.get(reverse("chat:start", args=[persona.slug]))
     assert response.status_code == 200
+    html = response.content.decode()
+    assert "继续上次的对话" not in html and _url("page", theirs) not in html
 
 
 def test_it_starts_with_a_chosen_life_stage_and_style(alice_client, alice, persona, preset):
@@ -137,12 +156,18 @@ def test_an_unpublished_figure_cannot_be_started(alice_client):
     assert not Conversation.objects.exists()
 
 
-def test_the_profile_button_posts_to_start(client, persona):
+def test_the_profile_button_opens_the_start_page(client, persona):
     html = client.get(reverse("personas:profile", args=[persona.slug])).content.decode()
-    assert f'<form method="post" action="{reverse("chat:start", args=[persona.slug])}">' in html
+    assert f'<a class="button" href="{reverse("chat:start", args=[persona.slug])}">开始对话</a>' in html
 
 
 # --- the page -------------------------------------------------------------------------------------
+
+def test_the_page_is_never_kept_in_the_browser_cache(alice_client, conversation):
+    # Going back to it (from search, say) must fetch it again: a cached copy lacks what was said since.
+    response = alice_client.get(_url("page", conversation))
+    assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+
 
 def test_the_page_shows_the_branch_with_sanitised_html(alice_client, conversation):
     _ask(conversation, "<script>alert('q')</script>\n第二行", "**好诗**<script>alert('a')</script>")

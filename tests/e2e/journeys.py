@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.fakes.upstream import sse_reply
 
 PASSWORD = "Moon-over-river-7"
@@ -17,9 +19,12 @@ def sign_up(page, base: str, username: str) -> None:
 
 
 def start_chat(page, base: str, slug: str = "li-bai") -> None:
-    """Open the figure's page and start a conversation; returns once on the chat page."""
+    """Open the figure's page and start a new conversation from the start page (which offers the
+    last one too, once there is one); returns once on the chat page."""
     page.goto(f"{base}/figures/{slug}/")
-    page.get_by_role("button", name="开始对话").click()
+    page.get_by_role("link", name="开始对话").click()
+    page.wait_for_url(f"**/chat/start/{slug}/")
+    page.get_by_role("button", name=re.compile(r"^开始(新)?对话$")).click()
     page.wait_for_url("**/chat/*/")
 
 

@@ -146,9 +146,9 @@ def _animations_done(page, selector):
 
 def _open_chat(app, page):
     page.goto(app.url + "/chat/start/li-bai/")
-    if "/chat/start/" in page.url:  # the first visit offers to start; later ones resume
-        page.get_by_role("button", name="开始对话").click()
-        page.wait_for_url("**/chat/*/")
+    resume = page.get_by_role("link", name="继续上次的对话")  # the first visit starts; later ones resume
+    (resume if resume.count() else page.get_by_role("button", name="开始对话")).click()
+    page.wait_for_url("**/chat/*/")
     page.wait_for_selector("#chat-send:not([disabled])")
 
 

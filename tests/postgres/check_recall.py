@@ -52,6 +52,17 @@ said = services.message_add_user(conversation=scene, text="二位可曾同游梁
 later = services.conversation_start(owner=alice, persona=du_fu)
 assert recall_for(alice, later, du_fu.pk, "梁宋之游").message_ids == [said.pk]
 
+# The search box: every word must match, Chinese substrings, every figure, only the owner's.
+from chat.search import message_hits  # noqa: E402
+
+services.message_add_user(conversation=services.conversation_start(owner=bob, persona=li_bai), text="黄鹤楼在武昌")
+crane = services.message_add_user(conversation=later, text="我下个月带学生去黄鹤楼")
+assert [h.message.pk for h in message_hits(alice, "鹤楼")] == [crane.pk]
+assert [h.message.pk for h in message_hits(alice, "学生 黄鹤楼")] == [crane.pk]
+assert message_hits(alice, "黄鹤楼 长城") == [] and message_hits(alice, "楼黄") == []
+assert [h.message.pk for h in message_hits(alice, "梁宋")] == [said.pk]
+assert [h.message.content for h in message_hits(bob, "黄鹤楼")] == ["黄鹤楼在武昌"]
+
 memories_delete(memories=alice.memories.all())
 assert index.search(index.MEMORY, [index.scope(alice.pk, li_bai.pk)], "苏州", 5) == []
 print("postgres recall ok")

@@ -41,6 +41,7 @@ def test_one_conversation_streams_through_the_whole_app(llama_server, tmp_path, 
         page.fill("#id_password2", "Moon-over-river-7")
         page.get_by_role("button", name="注册").click()
         page.goto(app.url + "/figures/li-bai/")
+        page.get_by_role("link", name="开始对话").click()  # the start page: stage and second figure
         page.get_by_role("button", name="开始对话").click()
         page.wait_for_selector("#chat-send:not([disabled])")
         page.fill("#chat-input", "太白兄，请作一句诗。")
