@@ -86,6 +86,8 @@ def card_file_read(data: bytes) -> tuple[dict[str, Any], str]:
         raise CardError("文件既不是 PNG 图片，也不是 UTF-8 编码的 JSON。") from None
     except json.JSONDecodeError as exc:
         raise CardError(f"JSON 格式有误（第 {exc.lineno} 行第 {exc.colno} 列）。") from None
+    except RecursionError:
+        raise CardError("JSON 嵌套过深，不是角色卡。") from None
     if isinstance(card, list):
         raise CardError("文件里有多张角色卡，请逐张导入。")
     if not isinstance(card, dict):
@@ -105,7 +107,7 @@ def card_read(card: dict[str, Any], *, from_png: bool = False) -> CardReading:
         raise CardError("角色卡缺少 data 对象。")
     extensions = data.get("extensions")
     if isinstance(extensions, dict) and EXT in extensions:
-        parsed = card_parse(card)
+        parsed = _our_card(card)
         reading = CardReading(card=card, ours=True, spec=spec, name=parsed.persona.name, slug=parsed.persona.slug)
     else:
         parsed, notes = _foreign_parts(card)
@@ -119,6 +121,16 @@ def card_read(card: dict[str, Any], *, from_png: bool = False) -> CardReading:
         "knowledge_entries": len(parsed.knowledge_entries), "life_stages": len(parsed.life_stages),
     }
     return reading
+
+
+def _our_card(card: dict[str, Any]) -> ParsedCard:
+    try:
+        return card_parse(card)
+    except CardError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError):
+        # card_parse trusts the shapes it checks no further (the seed files); a hand-edited card may not.
+        raise CardError(f"本站角色卡的 {EXT} 字段格式不对（人生阶段、史料或影视形象的某项缺少内容）。") from None
 
 
 def _slug_from(name: str) -> str:
@@ -334,7 +346,7 @@ def persona_import(reading: CardReading, choice: ImportChoice) -> Persona:
         if choice.target is not None:
             return persona_write(choice.target, parsed, fields=FOREIGN_CARD_FIELDS, prune=False)
         return persona_write(Persona(), parsed)
-    parsed = card_parse(reading.card)
+    parsed = _our_card(reading.card)
     if choice.target is not None:
         parsed.persona.slug = choice.target.slug  # "update that figure": its address stays
         return persona_write(choice.target, parsed)

@@ -47,6 +47,8 @@ def png_card(data: bytes) -> tuple[dict, str]:
         raise CardError(f"PNG 中的 {keyword} 数据解码后不是 UTF-8 文字。") from None
     except json.JSONDecodeError as exc:
         raise CardError(f"PNG 中的 {keyword} 数据不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列）。") from None
+    except RecursionError:
+        raise CardError(f"PNG 中的 {keyword} 数据嵌套过深，不是角色卡。") from None
     if not isinstance(card, dict):
         raise CardError(f"PNG 中的 {keyword} 数据不是一张角色卡（应为 JSON 对象）。")
     return card, keyword

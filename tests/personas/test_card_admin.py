@@ -134,3 +134,14 @@ def test_a_plain_user_reaches_neither_import_nor_export(alice_client):
     persona = make_persona("li-bai", "李白")
     assert alice_client.get(IMPORT).status_code == 302
     assert alice_client.get(reverse("admin:personas_persona_card_png", args=[persona.pk])).status_code == 302
+
+
+def test_a_card_near_the_size_limit_survives_the_second_step(curator_client):
+    card = v2_card(description="史" * 160_000)  # about 1 MB of UTF-8 (twice: V1 backfill)
+    data = json.dumps(card, ensure_ascii=False).encode()
+    assert 0.9 * 1024 * 1024 < len(data) < 1024 * 1024
+    response = _upload(curator_client, data, "big.json")
+    assert 'enctype="multipart/form-data"' in response.content.decode()  # sent as raw UTF-8, not %-encoded
+    done = curator_client.post(IMPORT, {**_confirm_fields(response), "slug": "big", "dynasty": "tang",
+                                        "birth_year": "700", "death_year": "760"})
+    assert done.status_code == 302 and len(Persona.objects.get(slug="big").description) == 160_000

@@ -95,6 +95,7 @@ def test_a_base64_chunk_with_line_breaks_is_read():
     (b"{not json", "JSON 格式有误"),
     (b"[]", "多张角色卡"),
     (b'"a string"', "应为一个 JSON 对象"),
+    (b"[" * 100_000 + b"]" * 100_000, "嵌套过深"),
 ])
 def test_files_that_are_no_card_are_refused(data, message):
     with pytest.raises(CardError, match=message):
@@ -175,6 +176,18 @@ def test_a_foreign_v3_card_maps_its_nickname_and_keeps_its_v3_fields():
     assert persona.extensions["risu/utilityBot"] is False
     entry = persona.knowledge_entries.get()
     assert entry.trigger_keys == ["^lute$"] and entry.content.startswith("@@depth 4\n")
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda ours: ours["life_stages"].append({"name": "无年份"}),
+    lambda ours: ours["life_stages"].append({"name": "坏年份", "start_year": "甲子", "end_year": 1}),
+    lambda ours: ours.update(portrayals=["not an object"]),
+])
+def test_a_hand_edited_card_of_ours_with_broken_children_is_refused(mutate):
+    card = persona_to_card(make_persona("li-bai", "李白"))
+    mutate(card["data"]["extensions"]["guyue/persona"])
+    with pytest.raises(CardError, match="格式不对"):
+        card_read(card)
 
 
 def test_a_newer_v3_version_is_imported_with_a_warning():
