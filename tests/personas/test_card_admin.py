@@ -145,3 +145,16 @@ def test_a_card_near_the_size_limit_survives_the_second_step(curator_client):
     done = curator_client.post(IMPORT, {**_confirm_fields(response), "slug": "big", "dynasty": "tang",
                                         "birth_year": "700", "death_year": "760"})
     assert done.status_code == 302 and len(Persona.objects.get(slug="big").description) == 160_000
+
+
+def test_the_import_pages_are_in_chinese(curator_client):
+    from tests.test_admin_language import english_on
+
+    li_bai = make_persona("li-bai", "李白")
+    names = {"curator", "li", "bai"}  # the signed-in user, a slug's syllables
+    upload = curator_client.get(IMPORT).content.decode()
+    assert english_on(upload, names) == set()
+    card = persona_to_card(li_bai)
+    card["data"]["extensions"]["guyue/persona"]["slug"] = "li-bai-tang"
+    confirm = _upload(curator_client, json.dumps(card, ensure_ascii=False).encode(), "card.json").content.decode()
+    assert "已有同名人物" in confirm and english_on(confirm, names) == set()
