@@ -59,18 +59,34 @@ def conversation_start(
     conversation = Conversation.objects.create(
         owner=owner, persona=persona, life_stage=life_stage, style_preset=style_preset, partner=partner, title=title,
     )
-    # The greetings open the branch so the model sees what the figures already said.
+    # The greetings open the branch so the model sees what the figures already said. The card's
+    # alternate greetings are sibling roots after the first, so the ‹ › switcher offers them.
+    leaves = [_greeting(conversation, text, partner) for text in greetings_of(persona)]
+    _move_leaf(conversation, leaves[0])
+    return conversation
+
+
+def greetings_of(persona: Persona) -> list[str]:
+    """The card's first message, then each non-empty alternate greeting once."""
+    texts = [persona.first_mes]
+    for text in persona.alternate_greetings or []:
+        if isinstance(text, str) and text.strip() and text not in texts:
+            texts.append(text)
+    return texts
+
+
+def _greeting(conversation: Conversation, text: str, partner: Persona | None) -> Message:
+    """One root greeting, followed by the second figure's in a scene; returns the branch's leaf."""
     greeting = Message.objects.create(
-        conversation=conversation, role=Message.Role.ASSISTANT, content=persona.first_mes,
+        conversation=conversation, role=Message.Role.ASSISTANT, content=text,
         provider="greeting", finished_at=timezone.now(),
     )
-    if partner is not None:
-        greeting = Message.objects.create(
-            conversation=conversation, parent=greeting, role=Message.Role.ASSISTANT, content=partner.first_mes,
-            provider="greeting", speaker=partner, finished_at=timezone.now(),
-        )
-    _move_leaf(conversation, greeting)
-    return conversation
+    if partner is None:
+        return greeting
+    return Message.objects.create(
+        conversation=conversation, parent=greeting, role=Message.Role.ASSISTANT, content=partner.first_mes,
+        provider="greeting", speaker=partner, finished_at=timezone.now(),
+    )
 
 
 def _move_leaf(conversation: Conversation, message: Message) -> None:

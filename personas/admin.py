@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 
 from django import forms
 from django.conf import settings
@@ -19,9 +21,21 @@ from chat.prompting import PromptInputs, build_prompt, estimate_tokens, system_p
 from chat.streaming import provider_config
 from guyue.lib.netguard import UnsafeURL
 from personas import probes
-from personas.cards import CardError, persona_import_card, persona_to_card
+from personas.cardimport import (
+    MAX_CARD_FILE_BYTES,
+    CardReading,
+    ImportChoice,
+    card_conflict,
+    card_file_read,
+    card_read,
+    free_slug,
+    persona_import,
+)
+from personas.cardpng import png_card_write, portrait_image, seal_image
+from personas.cards import CardError, card_as_v2, persona_to_card
 from personas.models import (
     SIGNATURE_CATEGORIES,
+    Dynasty,
     KnowledgeEntry,
     LifeStage,
     Persona,
@@ -133,7 +147,80 @@ def _sample_message(persona: Persona) -> str:
 
 
 class CardUploadForm(forms.Form):
-    card = forms.FileField(label="角色卡（JSON）")
+    card = forms.FileField(label="角色卡文件", help_text="JSON 或 PNG（SillyTavern 等工具导出的图片角色卡）")
+
+    def clean_card(self):
+        upload = self.cleaned_data["card"]
+        if upload.size > MAX_CARD_FILE_BYTES:
+            raise forms.ValidationError(f"导入失败：文件过大，上限 {MAX_CARD_FILE_BYTES // 1024 // 1024} MB。")
+        return upload
+
+
+class CardConfirmForm(forms.Form):
+    """The second step of an import: what to do when the figure exists, and what a foreign card lacks."""
+
+    card_json = forms.CharField(widget=forms.HiddenInput)
+    source = forms.CharField(widget=forms.HiddenInput, required=False, max_length=40)
+    action = forms.ChoiceField(label="已有同名人物", widget=forms.RadioSelect, required=False)
+    slug = forms.SlugField(label="新人物的网址标识", max_length=50, required=False,
+                           help_text="新建或另建副本时使用；只用字母、数字与连字符")
+    dynasty = forms.ChoiceField(label="朝代", required=False, choices=[("", "（请选择）"), *Dynasty.choices])
+    birth_year = forms.IntegerField(label="生年", required=False, help_text="公元前用负数")
+    death_year = forms.IntegerField(label="卒年", required=False, help_text="即人物的知识截止年份")
+
+    def __init__(self, *args, reading: CardReading, target: Persona | None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reading, self.target = reading, target
+        if target is None:
+            del self.fields["action"]
+        else:
+            self.fields["action"].choices = [
+                ("update", f"更新已有的「{target.name}」（{target.slug}）"),
+                ("copy", "另建副本：用新的网址标识新建一位人物，暂不发布"),
+            ]
+        if reading.ours:
+            for name in ("dynasty", "birth_year", "death_year"):
+                del self.fields[name]
+
+    def clean(self):
+        cleaned = super().clean()
+        action = cleaned.get("action") if self.target is not None else "new"
+        if not action:
+            self.add_error("action", "请选择：更新已有的人物，或另建副本。")
+        elif action != "update":
+            self._check_new(cleaned)
+        return cleaned
+
+    def _check_new(self, cleaned) -> None:
+        slug = cleaned.get("slug")
+        if not slug and "slug" not in self.errors:
+            self.add_error("slug", "请填写新人物的网址标识。")
+        elif slug and Persona.objects.filter(slug=slug).exists():
+            self.add_error("slug", f"网址标识「{slug}」已被占用，请换一个。")
+        if self.reading.ours:
+            return
+        for name, label in (("dynasty", "朝代"), ("birth_year", "生年"), ("death_year", "卒年")):
+            if cleaned.get(name) in (None, "") and name not in self.errors:
+                self.add_error(name, f"请填写{label}。")
+        birth, death = cleaned.get("birth_year"), cleaned.get("death_year")
+        if birth is not None and death is not None and birth > death:
+            self.add_error("death_year", "卒年不能早于生年。")
+
+    def choice(self) -> ImportChoice:
+        data = self.cleaned_data
+        if self.target is not None and data.get("action") == "update":
+            return ImportChoice(target=self.target)
+        return ImportChoice(slug=data["slug"], copy=self.target is not None, dynasty=data.get("dynasty") or "",
+                            birth_year=data.get("birth_year"), death_year=data.get("death_year"))
+
+
+def card_png(persona: Persona) -> bytes:
+    """The figure's card as a PNG with both chunks: `ccv3`, and `chara` for V2-only readers."""
+    card = persona_to_card(persona)
+    image = portrait_image(persona.portrait) if persona.portrait else None
+    if image is None:
+        image = seal_image(persona.seal_char, persona.name)
+    return png_card_write(image, {"chara": card_as_v2(card), "ccv3": card})
 
 
 @admin.register(Persona)
@@ -143,7 +230,7 @@ class PersonaAdmin(admin.ModelAdmin):
     list_filter = ("dynasty", "published")
     search_fields = ("name", "nickname", "slug", "description")
     inlines = (LifeStageInline, KnowledgeEntryInline, ScreenPortrayalInline, PersonaProbeInline)
-    actions = ("export_cards",)
+    actions = ("export_cards", "export_card_pngs")
     fieldsets = (
         (None, {"fields": ("name", "nickname", "slug", "dynasty", ("birth_year", "death_year"), "portrait", "published")}),
         ("角色卡", {"fields": ("description", "personality", "scenario", "first_mes", "alternate_greetings",
@@ -157,6 +244,8 @@ class PersonaAdmin(admin.ModelAdmin):
         view = self.admin_site.admin_view
         return [
             path("import/", view(self.import_card), name="personas_persona_import"),
+            path("<path:object_id>/card.json", view(self.card_json), name="personas_persona_card_json"),
+            path("<path:object_id>/card.png", view(self.card_png), name="personas_persona_card_png"),
             path("<path:object_id>/preview/", view(self.preview_prompt), name="personas_persona_preview"),
             path("<path:object_id>/probes/", view(self.run_probes), name="personas_persona_probes"),
         ] + super().get_urls()
@@ -234,20 +323,92 @@ class PersonaAdmin(admin.ModelAdmin):
         response["Content-Disposition"] = 'attachment; filename="persona-cards.json"'
         return response
 
+    @admin.action(description="导出角色卡（PNG 图片，SillyTavern 可读）")
+    def export_card_pngs(self, request, queryset):
+        personas = list(queryset.prefetch_related("life_stages", "knowledge_entries", "portrayals"))
+        if len(personas) == 1:
+            return self._png_response(personas[0])
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+            for persona in personas:
+                archive.writestr(f"{persona.slug}.png", card_png(persona))
+        response = HttpResponse(out.getvalue(), content_type="application/zip")
+        response["Content-Disposition"] = 'attachment; filename="persona-cards.zip"'
+        return response
+
+    def card_json(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        persona = self._persona_for_curator(request, object_id)
+        response = JsonResponse(persona_to_card(persona), json_dumps_params={"ensure_ascii": False, "indent": 2})
+        response["Content-Disposition"] = f'attachment; filename="{persona.slug}.json"'
+        return response
+
+    def card_png(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return self._png_response(self._persona_for_curator(request, object_id))
+
+    def _png_response(self, persona: Persona) -> HttpResponse:
+        response = HttpResponse(card_png(persona), content_type="image/png")
+        response["Content-Disposition"] = f'attachment; filename="{persona.slug}.png"'
+        return response
+
     def import_card(self, request) -> HttpResponse:
+        """Step one: read the file. Our own card for a new figure is stored at once; anything else
+        (a figure that exists, a card from another tool) goes to step two, with nothing stored."""
         if not self.has_add_permission(request) or not self.has_change_permission(request):
             return HttpResponse(status=403)
+        if request.method == "POST" and "card_json" in request.POST:
+            return self._import_confirm(request)
         form = CardUploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             try:
-                persona = persona_import_card(json.loads(form.cleaned_data["card"].read().decode("utf-8")))
-            except (CardError, ValueError, UnicodeDecodeError) as exc:
+                card, source = card_file_read(form.cleaned_data["card"].read())
+                reading = card_read(card, from_png=source != "JSON")
+            except CardError as exc:
                 form.add_error("card", f"导入失败：{exc}")
             else:
-                self.message_user(request, f"已导入「{persona.name}」。", messages.SUCCESS)
-                return redirect("admin:personas_persona_change", persona.pk)
+                target = card_conflict(reading)
+                if reading.ours and target is None:
+                    return self._imported(request, reading, ImportChoice(slug=reading.slug))
+                confirm = CardConfirmForm(reading=reading, target=target, initial={
+                    "card_json": reading.as_json(), "source": source, "slug": free_slug(reading.slug)})
+                return self._confirm_page(request, confirm, reading, target, source)
+        return self._upload_page(request, form)
+
+    def _import_confirm(self, request) -> HttpResponse:
+        source = request.POST.get("source", "")[:40]
+        try:
+            card = json.loads(request.POST["card_json"])
+            if not isinstance(card, dict):
+                raise CardError("这不是角色卡：应为一个 JSON 对象。")
+            reading = card_read(card, from_png=source.startswith("PNG"))
+        except (CardError, ValueError) as exc:
+            form = CardUploadForm()
+            form.add_error(None, f"导入失败：{exc}")
+            return self._upload_page(request, form)
+        target = card_conflict(reading)
+        form = CardConfirmForm(request.POST, reading=reading, target=target)
+        if form.is_valid():
+            try:
+                return self._imported(request, reading, form.choice())
+            except CardError as exc:
+                form.add_error(None, f"导入失败：{exc}")
+        return self._confirm_page(request, form, reading, target, source)
+
+    def _imported(self, request, reading: CardReading, choice: ImportChoice) -> HttpResponse:
+        persona = persona_import(reading, choice)
+        done = "已更新" if choice.target else ("已另建副本" if choice.copy else "已导入")
+        self.message_user(request, f"{done}「{persona.name}」（网址标识 {persona.slug}）。", messages.SUCCESS)
+        for note in reading.notes:
+            self.message_user(request, note, messages.WARNING)
+        return redirect("admin:personas_persona_change", persona.pk)
+
+    def _upload_page(self, request, form) -> HttpResponse:
         context = {**self.admin_site.each_context(request), "form": form, "title": "导入角色卡", "opts": self.model._meta}
         return render(request, "admin/personas/import_card.html", context)
+
+    def _confirm_page(self, request, form, reading: CardReading, target, source: str) -> HttpResponse:
+        context = {**self.admin_site.each_context(request), "form": form, "reading": reading, "target": target,
+                   "source": source, "title": f"导入角色卡：{reading.name}", "opts": self.model._meta}
+        return render(request, "admin/personas/import_confirm.html", context)
 
 
 @admin.register(KnowledgeEntry)

@@ -28,6 +28,10 @@ PERSONA_CARD_FIELDS = (
     *CARD_TEXT_FIELDS, "alternate_greetings", "tags", "extensions", "slug", "dynasty", "birth_year", "death_year",
     "published", "speech_style", "values", "signature_lines",
 )
+# What a card from another tool brings: the card's own fields, none of our structure.
+FOREIGN_CARD_FIELDS = (*CARD_TEXT_FIELDS, "alternate_greetings", "tags", "extensions")
+V3_ONLY_FIELDS = ("group_only_greetings", "assets", "source", "creator_notes_multilingual", "creation_date",
+                  "modification_date")
 
 
 class CardError(ValueError):
@@ -176,21 +180,39 @@ def card_parse(card: dict[str, Any]) -> ParsedCard:
     return parsed
 
 
+def card_as_v2(card: dict[str, Any]) -> dict[str, Any]:
+    """A V3 card as Character Card V2 (for a PNG's `chara` chunk): the V3-only fields dropped. The
+    nickname stays: V2 readers keep fields they do not know, and ours reads it back."""
+    data = {key: value for key, value in card["data"].items() if key not in V3_ONLY_FIELDS}
+    if "character_book" in data:
+        book = data["character_book"]
+        data["character_book"] = {**book, "entries": [
+            {key: value for key, value in entry.items() if key != "use_regex"} for entry in book.get("entries", [])
+        ]}
+    return {"spec": "chara_card_v2", "spec_version": "2.0", "data": data}
+
+
 @transaction.atomic
 def persona_import_card(card: dict[str, Any]) -> Persona:
     """Create or update (by slug) a figure and everything it owns from one card: a curator's explicit import."""
     parsed = card_parse(card)
     persona = Persona.objects.filter(slug=parsed.persona.slug).first() or Persona(slug=parsed.persona.slug)
-    for field in PERSONA_CARD_FIELDS:
+    return persona_write(persona, parsed)
+
+
+def persona_write(persona: Persona, parsed: ParsedCard, *, fields=PERSONA_CARD_FIELDS, prune: bool = True) -> Persona:
+    """Copy the card's fields onto the figure and sync its children; without prune, children the
+    card does not name are kept (a card from another tool knows nothing of them)."""
+    for field in fields:
         setattr(persona, field, getattr(parsed.persona, field))
     persona.save()
-    _sync_children(persona, persona.life_stages, "name", parsed.life_stages)
-    _sync_children(persona, persona.knowledge_entries, "title", parsed.knowledge_entries)
-    _sync_children(persona, persona.portrayals, "production", parsed.portrayals)
+    _sync_children(persona, persona.life_stages, "name", parsed.life_stages, prune)
+    _sync_children(persona, persona.knowledge_entries, "title", parsed.knowledge_entries, prune)
+    _sync_children(persona, persona.portrayals, "production", parsed.portrayals, prune)
     return persona
 
 
-def _sync_children(persona: Persona, manager, key: str, wanted: list) -> None:
+def _sync_children(persona: Persona, manager, key: str, wanted: list, prune: bool = True) -> None:
     """Update rows in place by a natural key, so ids that conversations point at survive a re-import."""
     existing = {getattr(row, key): row for row in manager.all()}
     keep = []
@@ -201,4 +223,5 @@ def _sync_children(persona: Persona, manager, key: str, wanted: list) -> None:
         obj.persona = persona
         obj.save()
         keep.append(obj.pk)
-    manager.exclude(pk__in=keep).delete()
+    if prune:
+        manager.exclude(pk__in=keep).delete()

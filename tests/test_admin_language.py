@@ -17,8 +17,8 @@ from personas.models import StylePreset
 pytestmark = pytest.mark.django_db
 
 # Words that are names, not prose: products, formats, keyboard keys, template markers in card text.
-ALLOWED = re.compile(r"(DashScope|OpenRouter|OpenAI|Character Card|JSON|Markdown|PNG|SVG|URL|API|ID|LDAP|Control"
-                     r"|Command|START|user|char|admin|qwen|wan|Django|token)", re.I)
+ALLOWED = re.compile(r"(DashScope|OpenRouter|OpenAI|SillyTavern|Character Card|JSON|Markdown|PNG|SVG|URL|API|ID"
+                     r"|LDAP|Control|Command|START|user|char|admin|qwen|wan|Django|token)", re.I)
 
 
 def english_on(page: str, slugs: set[str]) -> set[str]:

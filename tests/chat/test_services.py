@@ -120,3 +120,44 @@ async def test_the_async_selector_filters_by_owner(conversation, bob):
     assert await selectors.aget_conversation_for_user(bob, conversation.pk) is None
     found = await selectors.aget_conversation_for_user(conversation.owner, conversation.pk)
     assert found.pk == conversation.pk
+
+
+def _greeted(alice, persona, partner=None):
+    conversation = services.conversation_start(owner=alice, persona=persona, partner=partner)
+    return conversation, selectors.conversation_tree(conversation)
+
+
+def test_alternate_greetings_are_siblings_of_the_first_and_the_first_is_shown(alice):
+    persona = make_persona("li-bai", "李白")
+    persona.alternate_greetings = ["君自何方来？", "", "君自何方来？", 7, "且饮一杯。"]  # blanks, repeats, non-text
+    persona.save()
+    conversation, tree = _greeted(alice, persona)
+    roots = list(conversation.messages.order_by("id"))
+    assert [m.content for m in roots] == ["幸会。", "君自何方来？", "且饮一杯。"]
+    assert {m.provider for m in roots} == {"greeting"} and {m.parent_id for m in roots} == {None}
+    assert tree.siblings(roots[0].pk) == [m.pk for m in roots]
+    assert _contents(conversation) == ["幸会。"]
+    services.branch_switch(conversation=conversation, message=roots[2])
+    assert _contents(conversation) == ["且饮一杯。"]
+    # The user's first words follow the greeting they chose.
+    question = services.message_add_user(conversation=conversation, text="饮！")
+    assert question.parent_id == roots[2].pk
+
+
+def test_in_a_scene_the_second_figure_greets_after_each_greeting(alice):
+    persona = make_persona("li-bai", "李白")
+    persona.alternate_greetings = ["君自何方来？"]
+    persona.save()
+    partner = make_persona("du-fu", "杜甫")
+    conversation, tree = _greeted(alice, persona, partner)
+    roots = tree.children[None]
+    assert len(roots) == 2 and _contents(conversation) == ["幸会。", "幸会。"]
+    services.branch_switch(conversation=conversation, message=conversation.messages.get(pk=roots[1]))
+    conversation.refresh_from_db()
+    assert [m.content for m in selectors.branch_messages(conversation)] == ["君自何方来？", "幸会。"]
+    assert conversation.active_leaf.speaker_id == partner.pk
+
+
+def test_a_card_without_alternates_opens_with_one_greeting(alice):
+    conversation, tree = _greeted(alice, make_persona("li-bai", "李白"))
+    assert conversation.messages.count() == 1 and len(tree.children[None]) == 1

@@ -284,6 +284,20 @@ def test_the_messages_partial_is_only_the_list(alice_client, conversation):
     assert "<html" not in html and html.count("<article") == 3
 
 
+def test_the_greeting_offers_the_cards_alternate_greetings(alice_client, alice, persona):
+    persona.alternate_greetings = ["<script>alert(1)</script>君自何方来？"]
+    persona.save()
+    alice_client.post(reverse("chat:start", args=[persona.slug]))
+    conversation = Conversation.objects.get(owner=alice)
+    first, other = conversation.messages.order_by("id")
+    html = alice_client.get(_url("page", conversation)).content.decode()
+    assert '<span class="switch-position">1/2</span>' in html and "幸会。" in html
+    response = alice_client.post(_url("switch", conversation, message_id=other.pk), **HTMX)
+    html = response.content.decode()
+    assert '<span class="switch-position">2/2</span>' in html and "幸会。" not in html
+    assert "君自何方来？" in html and "<script>alert" not in html  # cleaned like any figure's words
+
+
 # --- switching ------------------------------------------------------------------------------------
 
 def test_switch_returns_the_list_with_the_other_sibling(alice_client, conversation):

@@ -100,12 +100,12 @@ def test_talk_stream_stop_reload_regenerate_switch(app, upstream, page, shot):
     assert history[-1]["content"].endswith("太白兄，月下独酌否？\n</用户消息>") and kept not in str(history)
 
     page.locator("article.message-assistant").last.get_by_role("button", name="上一个版本").click()
-    page.wait_for_selector("article.message-assistant .switch-position >> text=1/2")
+    page.locator("article.message-assistant").last.locator(".switch-position >> text=1/2").wait_for()
     last = page.locator("article.message").last
     assert last.get_attribute("data-status") == "stopped"
     assert last.locator(".message-body").inner_text().strip() == kept
     last.get_by_role("button", name="下一个版本").click()
-    page.wait_for_selector("article.message-assistant .switch-position >> text=2/2")
+    page.locator("article.message-assistant").last.locator(".switch-position >> text=2/2").wait_for()
     # The swap settles a moment after the switcher shows 2/2: wait for the text, do not sample it.
     page.locator("article.message").last.get_by_text(SECOND).wait_for()
     assert done.is_visible()
