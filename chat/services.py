@@ -67,12 +67,16 @@ def conversation_start(
 
 
 def greetings_of(persona: Persona) -> list[str]:
-    """The card's first message, then each non-empty alternate greeting once."""
-    texts = [persona.first_mes]
-    for text in persona.alternate_greetings or []:
-        if isinstance(text, str) and text.strip() and text not in texts:
-            texts.append(text)
-    return texts
+    """The card's first message, then each non-empty alternate greeting once, with the card macros
+    filled in: {{char}} is the figure and {{user}} the reader ("你": a greeting speaks to them, and
+    it goes back to the model as the figure's own turn, so no user-written name is put in it)."""
+    texts: list[str] = []
+    for text in [persona.first_mes, *(persona.alternate_greetings or [])]:
+        if isinstance(text, str) and text.strip():
+            text = text.replace("{{char}}", persona.name).replace("{{user}}", "你")
+            if text not in texts:
+                texts.append(text)
+    return texts or [persona.first_mes]
 
 
 def _greeting(conversation: Conversation, text: str, partner: Persona | None) -> Message:
@@ -84,7 +88,7 @@ def _greeting(conversation: Conversation, text: str, partner: Persona | None) ->
     if partner is None:
         return greeting
     return Message.objects.create(
-        conversation=conversation, parent=greeting, role=Message.Role.ASSISTANT, content=partner.first_mes,
+        conversation=conversation, parent=greeting, role=Message.Role.ASSISTANT, content=greetings_of(partner)[0],
         provider="greeting", speaker=partner, finished_at=timezone.now(),
     )
 

@@ -161,3 +161,13 @@ def test_in_a_scene_the_second_figure_greets_after_each_greeting(alice):
 def test_a_card_without_alternates_opens_with_one_greeting(alice):
     conversation, tree = _greeted(alice, make_persona("li-bai", "李白"))
     assert conversation.messages.count() == 1 and len(tree.children[None]) == 1
+
+
+def test_greetings_fill_in_the_card_macros(alice):
+    persona = make_persona("li-bai", "李白")
+    persona.first_mes = "{{user}}来了！{{char}}正要饮酒。"
+    persona.alternate_greetings = ["{{char}}拱手：{{user}}请坐。"]
+    persona.save()
+    conversation = services.conversation_start(owner=alice, persona=persona)
+    texts = sorted(conversation.messages.values_list("content", flat=True))
+    assert texts == sorted(["你来了！李白正要饮酒。", "李白拱手：你请坐。"])
