@@ -34,7 +34,7 @@
       note.setAttribute("role", "alert");
       anchor.after(note);
     }
-    note.textContent = text;
+    if (note.textContent !== text) note.textContent = text; // a poll failing again says nothing new
   }
 
   document.addEventListener("htmx:responseError", (event) => {
@@ -43,10 +43,11 @@
   document.addEventListener("htmx:sendError", (event) => {
     showFailure(event.detail.elt, failureText(0));
   });
-  // The next attempt from the same place clears the old note.
-  document.addEventListener("htmx:beforeRequest", (event) => {
+  // A later success from the same place clears the old note.
+  document.addEventListener("htmx:afterRequest", (event) => {
+    if (!event.detail.successful) return;
     const anchor = event.detail.elt.closest("form") || event.detail.elt;
-    const note = anchor.nextElementSibling;
+    const note = anchor.isConnected ? anchor.nextElementSibling : null;
     if (note && note.classList.contains("request-error")) note.remove();
   });
 
