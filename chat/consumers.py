@@ -113,6 +113,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def conversation_changed(self, event: dict) -> None:
         self.stale = True
 
+    async def conversation_titled(self, event: dict) -> None:
+        await self._deliver({"type": "title", "title": event["title"]})
+
     async def reply_frame(self, event: dict) -> None:
         """A reply another socket of this conversation is streaming: follow it (never our own, never
         another owner's)."""

@@ -19,3 +19,14 @@ async def aconversation_changed(conversation_id: int) -> None:
 
 def conversation_changed(conversation_id: int) -> None:
     async_to_sync(aconversation_changed)(conversation_id)
+
+
+async def aconversation_titled(conversation_id: int, title: str) -> None:
+    """The conversation got its title (the title job, or the reply's local fallback): open pages show it."""
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(conversation_group(conversation_id), {"type": "conversation.titled", "title": title})
+
+
+def conversation_titled(conversation_id: int, title: str) -> None:
+    async_to_sync(aconversation_titled)(conversation_id, title)

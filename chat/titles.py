@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from channels.db import database_sync_to_async
 
+from chat import notify
 from chat.models import Conversation, Message
 from chat.prompting import withheld_questions
 from chat.providers.chat import ProviderConfig, TextDelta, stream_chat
@@ -109,6 +110,7 @@ def title_fallback(conversation: Conversation, branch: Sequence[Message]) -> Non
     title = fallback_title(branch[position].content)
     if title_store(conversation.pk, title):
         conversation.title = title
+        notify.conversation_titled(conversation.pk, conversation.title)
     conversation.title_origin = Conversation.TitleOrigin.AUTO  # this socket's copy asks no more
 
 
@@ -169,5 +171,7 @@ async def title_conversation(conversation_id: int, config: ProviderConfig | None
         except Exception:
             logger.exception("title for conversation %s failed", conversation_id)
             reason = "内部错误"
-    await database_sync_to_async(title_store)(conversation_id, title or snapshot["fallback"])
+    title = (title or snapshot["fallback"])[:TITLE_MAX_CHARS]
+    if await database_sync_to_async(title_store)(conversation_id, title):
+        await notify.aconversation_titled(conversation_id, title)
     return reason

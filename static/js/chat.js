@@ -248,6 +248,14 @@
       if (!streamBubble) return;
       streamBubble.insertBefore(fromHtml(frame.html), streamBubble.querySelector(".streaming-text"));
     },
+    title(frame) {
+      // The conversation got its title after the first exchange: the heading and the list follow.
+      const heading = document.getElementById("chat-title");
+      if (heading) heading.textContent = frame.title; // textContent: never markup
+      const link = document.querySelector(".conversation-item[aria-current] .conversation-link");
+      if (link) link.textContent = frame.title;
+      document.title = `${frame.title} · 古月今话`;
+    },
     memory_saved(frame) {
       const status = document.getElementById("chat-memory");
       if (status) status.textContent = `已记住：${frame.content}`; // textContent: the user's words, never markup

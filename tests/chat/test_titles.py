@@ -45,6 +45,8 @@ async def test_with_a_key_the_first_exchange_queues_one_short_call_that_names_it
     await say(ws, "再说说你的酒")  # the second exchange finds the job waiting: no second one
     assert await title_jobs() == 1
     assert await run_jobs() == 1
+    # The open page is told, so its heading and list show the title without a reload.
+    assert await ws.receive_json_from(timeout=10) == {"type": "title", "title": "黄鹤楼题诗"}
     await ws.disconnect()
     request = next(r for r in upstream.requests if is_title_request(r.body))
     system, user = messages_of(request)
@@ -80,7 +82,9 @@ async def test_a_failed_title_call_leaves_the_first_question_as_the_title(alice,
 
 async def test_without_a_key_the_first_question_is_the_title_and_nothing_is_called(alice, conversation, upstream):
     ws = await connect(alice, conversation.pk)
-    await say(ws, "太白兄，你在长安的那几年，每日都做些什么？可曾见过贺知章与玉真公主？")
+    frames = await say(ws, "太白兄，你在长安的那几年，每日都做些什么？可曾见过贺知章与玉真公主？")
+    titled = [f for f in frames if f["type"] == "title"] or [await ws.receive_json_from(timeout=10)]
+    assert titled == [{"type": "title", "title": "太白兄，你在长安的那几年…"}]
     await ws.disconnect()
     saved = await stored(conversation)
     assert saved.title == "太白兄，你在长安的那几年…"  # cut after a clause, within TITLE_MAX_CHARS
