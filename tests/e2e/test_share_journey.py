@@ -46,15 +46,18 @@ def test_export_the_tree_share_a_branch_and_revoke_it(app, upstream, browser, pa
     shot("share-export-menu")
     rows = [json.loads(line) for line in
             _download(page, lambda: page.get_by_role("button", name="下载 JSONL").click()).decode().splitlines()]
-    greeting = rows[0]["content"]  # the seeded figure's first words, the root
-    assert rows[0]["parent_id"] is None and len(greeting) > 10
-    assert sorted(r["content"] for r in rows[1:]) == sorted(["饮否？", "不饮。", "且饮三百杯！", "月在何处？", "月在青天，照我金樽。"])
+    # The roots: the seeded figure's first words and its alternate greetings (versions of the first message).
+    roots = [r for r in rows if r["parent_id"] is None]
+    assert rows[0] in roots and len(roots) >= 2 and all(len(r["content"]) > 10 for r in roots)
+    greeting, alternates = rows[0]["content"], [r["content"] for r in roots[1:]]  # the first is shown
+    assert sorted(r["content"] for r in rows if r["parent_id"] is not None) == sorted(
+        ["饮否？", "不饮。", "且饮三百杯！", "月在何处？", "月在青天，照我金樽。"])
     by_content = {r["content"]: r for r in rows}
     assert by_content["不饮。"]["parent_id"] == by_content["且饮三百杯！"]["parent_id"] == by_content["饮否？"]["id"]
     assert by_content["月在何处？"]["parent_id"] == by_content["饮否？"]["parent_id"]
     assert [r["content"] for r in rows if r["active_leaf"]] == ["月在青天，照我金樽。"]
     markdown = _download(page, lambda: page.get_by_role("button", name="下载 Markdown").click()).decode()
-    assert markdown.count("## 分支 ") == 3 and "不饮。" in markdown and "且饮三百杯！" in markdown
+    assert markdown.count("## 分支 ") == 3 + len(roots) - 1 and "不饮。" in markdown and "且饮三百杯！" in markdown
     page.get_by_label("当前显示的分支").check()
     shown = _download(page, lambda: page.get_by_role("button", name="下载 Markdown").click()).decode()
     assert "月在青天" in shown and "不饮。" not in shown
@@ -93,6 +96,7 @@ def test_export_the_tree_share_a_branch_and_revoke_it(app, upstream, browser, pa
     body = visitor.locator(".shared-list").inner_text()
     assert "月在何处？" in body and "月在青天，照我金樽。" in body and greeting in body
     assert "不饮。" not in body and "且饮三百杯！" not in body and "还有话说" not in body and "此后的话" not in body
+    assert not any(alternate in body for alternate in alternates)  # another version of the greeting: not shared
     html = visitor.content()
     assert "sharer" not in html and "/ws/" not in html
     assert visitor.locator('meta[name="robots"]').get_attribute("content") == "noindex, nofollow"
