@@ -164,23 +164,35 @@ def remember(request: HttpRequest, pk: int, message_id: int) -> HttpResponse:
     return render(request, "memory/_remembered.html", {"error": error, "new": new})
 
 
+def _save_checked(form, save) -> bool:
+    """Validate `form` and save its values; a value the service refuses (too long, an attack) becomes
+    that field's error. True when saved."""
+    if not form.is_valid():
+        return False
+    try:
+        save(**form.cleaned_data)
+    except memory_services.PreferenceRejected as exc:
+        form.add_error(exc.field, str(exc))
+        return False
+    return True
+
+
+def _flash_errors(request: HttpRequest, form) -> None:
+    """Without htmx the page is redirected: the form's errors go with it as messages."""
+    for errors in form.errors.values():
+        for error in errors:
+            messages.error(request, error)
+
+
 @login_required
 @require_POST
 def preferences(request: HttpRequest, slug: str) -> HttpResponse:
     persona = get_object_or_404(Persona.objects.published(), slug=slug)
     form = PreferenceForm(request.POST)
-    saved = False
-    if form.is_valid():
-        try:
-            memory_services.preference_update(owner=request.user, persona=persona, **form.cleaned_data)
-        except memory_services.PreferenceRejected as exc:
-            form.add_error(exc.field, str(exc))
-        else:
-            saved = True
+    saved = _save_checked(form, lambda **values: memory_services.preference_update(
+        owner=request.user, persona=persona, **values))
     if not request.htmx:
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, error)
+        _flash_errors(request, form)
         latest = selectors.latest_conversation_with(request.user, persona)
         return redirect("chat:page", latest.pk) if latest else redirect("chat:start", persona.slug)
     context = {"persona": persona, "preference_form": form, "preference_saved": saved,
@@ -203,18 +215,10 @@ def user_persona(request: HttpRequest, slug: str | None = None) -> HttpResponse:
     """Save who the user says they are, for every figure or (slug) for one."""
     persona = get_object_or_404(Persona.objects.published(), slug=slug) if slug else None
     form = UserPersonaForm(request.POST)
-    saved = False
-    if form.is_valid():
-        try:
-            userpersona.user_persona_update(owner=request.user, persona=persona, **form.cleaned_data)
-        except memory_services.PreferenceRejected as exc:
-            form.add_error(exc.field, str(exc))
-        else:
-            saved = True
+    saved = _save_checked(form, lambda **values: userpersona.user_persona_update(
+        owner=request.user, persona=persona, **values))
     if not request.htmx:
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, error)
+        _flash_errors(request, form)
         if saved:
             messages.success(request, "人设已保存。")
         latest = selectors.latest_conversation_with(request.user, persona) if persona else None

@@ -91,6 +91,11 @@ def _marker_spans(text: str) -> list[tuple[int, int]]:
             start, end = match.span("m") if "m" in pattern.groupindex else match.span()
             if end > start:
                 spans.append((origin[start], origin[end - 1] + 1))
+    return merge_spans(spans)
+
+
+def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """(start, end) spans sorted, the overlapping and touching ones joined."""
     merged: list[tuple[int, int]] = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:

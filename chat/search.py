@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.db.models import Exists, OuterRef
 
 from chat.models import WITHHELD_ACTIONS, Conversation, Message
+from chat.quoting import merge_spans
 from chat.recall import index
 from chat.recall.tokens import fold, search_runs, search_terms
 
@@ -65,13 +66,7 @@ def match_spans(text: str, runs: list[str]) -> list[tuple[int, int]] | None:
         while at >= 0:
             spans.append((origin[at], origin[at + len(run) - 1] + 1))
             at = folded.find(run, at + len(run))
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
-        else:
-            merged.append((start, end))
-    return merged
+    return merge_spans(spans)
 
 
 def snippet(text: str, spans: list[tuple[int, int]]) -> tuple[list[tuple[str, bool]], bool, bool]:
