@@ -25,6 +25,12 @@ class CredentialKind(models.TextChoices):
     OPENAI_COMPATIBLE = "openai_compatible", "OpenAI 兼容接口"
 
 
+class ChatProtocol(models.TextChoices):
+    OPENAI = "openai", "OpenAI 兼容（chat/completions）"
+    ANTHROPIC = "anthropic", "Anthropic Messages"
+    GEMINI = "gemini", "Gemini generateContent"
+
+
 class CredentialRegion(models.TextChoices):
     BEIJING = "beijing", "中国内地（北京）"
     SINGAPORE = "singapore", "国际（新加坡）"
@@ -48,6 +54,14 @@ DEFAULT_IMAGE_MODEL = {
     CredentialKind.DASHSCOPE: "wan2.2-t2i-flash",
     CredentialKind.OPENROUTER: "google/gemini-2.5-flash-image",
     CredentialKind.OPENAI_COMPATIBLE: "nano-banana",
+}
+
+
+# Work done for the site rather than typed to a figure: a cheaper model may serve it.
+BACKGROUND_TASKS = ("summary", "title", "extract", "judge", "callback")
+CAPABILITY_FIELDS = {
+    "vision": "vision_model", "speech": "speech_model", "transcription": "transcription_model",
+    "rerank": "rerank_model",
 }
 
 
@@ -75,8 +89,23 @@ class ApiCredential(models.Model):
     base_url = models.URLField("接口地址", max_length=300, blank=True, help_text="留空则使用平台默认地址")
     api_key = EncryptedCharField("密钥", max_length=500)
     key_hint = models.CharField("密钥（已遮盖）", max_length=40, editable=False)
-    text_model = models.CharField("文本模型", max_length=100, blank=True)
+    # Capabilities (docs/connections.md): chat and images always, with the preset's defaults; every
+    # other one is offered only when its model is named.
+    chat_protocol = models.CharField("对话协议", max_length=20, choices=ChatProtocol.choices,
+                                     default=ChatProtocol.OPENAI)
+    text_model = models.CharField("文本模型", max_length=100, blank=True, help_text="回复所用的模型；留空用平台默认")
+    task_model = models.CharField("辅助模型", max_length=100, blank=True,
+                                  help_text="摘要、标题、记忆提取与审查所用；留空则与文本模型相同")
     image_model = models.CharField("图像模型", max_length=100, blank=True)
+    vision_model = models.CharField("识图模型", max_length=100, blank=True, help_text="能读图片的对话模型；留空表示不提供")
+    speech_model = models.CharField("朗读模型", max_length=100, blank=True, help_text="/audio/speech；留空表示不提供")
+    transcription_model = models.CharField("听写模型", max_length=100, blank=True,
+                                           help_text="/audio/transcriptions；留空表示不提供")
+    rerank_model = models.CharField("重排序模型", max_length=100, blank=True, help_text="/rerank；留空表示不提供")
+    # The model ids the provider listed at the last check: offered as choices, and a name not among
+    # them gets a warning (an empty list means the provider gave none, so nothing is warned).
+    listed_models = models.JSONField("可用模型", default=list, blank=True, editable=False)
+    credit = models.JSONField("余额", null=True, blank=True, editable=False)
     is_default = models.BooleanField("站点默认", default=False, help_text="仅对站点密钥有效")
     status = models.CharField(
         "状态", max_length=20, choices=CredentialStatus.choices, default=CredentialStatus.UNCHECKED
@@ -118,6 +147,19 @@ class ApiCredential(models.Model):
 
     def effective_image_model(self) -> str:
         return self.image_model or DEFAULT_IMAGE_MODEL[CredentialKind(self.kind)]
+
+    def model_for(self, task: str) -> str:
+        """The model a task runs on, or "" when this connection does not offer it (docs/connections.md)."""
+        if task == "reply":
+            return self.effective_text_model()
+        if task in BACKGROUND_TASKS:
+            return self.task_model or self.effective_text_model()
+        if task == "image":
+            return self.effective_image_model()
+        return getattr(self, CAPABILITY_FIELDS[task]).strip()
+
+    def offers(self, capability: str) -> bool:
+        return bool(self.model_for(capability))
 
     def set_key(self, key: str) -> None:
         self.api_key = key

@@ -4,6 +4,7 @@ is written as it starts, checkpointed while it grows (chat/durable.py) and finis
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -85,15 +86,21 @@ def _saved_action(action: str) -> str:
     return "" if action == ANSWERED else action  # a plain answer is saved with no guard action
 
 
-def provider_config(credential: ApiCredential) -> ProviderConfig:
+def provider_config(credential: ApiCredential, task: str = "reply", persona: Persona | None = None) -> ProviderConfig:
+    """How to call `credential` for `task` (a reply, or background work that may use a cheaper model).
+    A figure's own model applies to its replies on site-wide connections only (docs/connections.md)."""
     base_url = credential.effective_base_url()
+    model = credential.model_for(task)
+    if task == "reply" and persona is not None and persona.chat_model and credential.is_site_wide:
+        model = persona.chat_model
     if not credential.is_site_wide:
         check_public_url(base_url, settings.USER_BASE_URL_ALLOWED_HOSTS)  # DNS may have moved since saving
     return ProviderConfig(
         kind=credential.kind,
         base_url=base_url,
         api_key=credential.api_key,
-        model=credential.effective_text_model(),
+        model=model,
+        protocol=credential.chat_protocol,
         connect_timeout=settings.PROVIDER_CONNECT_TIMEOUT,
         first_byte_timeout=settings.PROVIDER_FIRST_BYTE_TIMEOUT,
         first_content_timeout=settings.PROVIDER_FIRST_CONTENT_TIMEOUT,
@@ -105,11 +112,11 @@ def provider_config(credential: ApiCredential) -> ProviderConfig:
 
 
 @database_sync_to_async
-def resolve_config(user, *, quota: bool = False) -> ProviderConfig | None:
+def resolve_config(user, *, quota: bool = False, task: str = "reply") -> ProviderConfig | None:
     if quota:
         quota_check(user)
     credential = credential_resolve(user)
-    return provider_config(credential) if credential else None
+    return provider_config(credential, task) if credential else None
 
 
 def key_rejected(error: ProviderError) -> bool:
@@ -251,7 +258,8 @@ class ReplyRun:
         credential, config = begun
         judged = screening.judge_beside and not self.prefix  # a continuation is not judged again
         if judged:  # asked now, so building the prompt hides a little of the judge's time
-            self.judging = asyncio.create_task(self._judge_in_parallel(config))
+            judge_config = dataclasses.replace(config, model=credential.model_for("judge"))
+            self.judging = asyncio.create_task(self._judge_in_parallel(judge_config))
         durable.checkpointer().track(self.reply.pk, result.parts)
         try:
             # The rules pass it, with a risk signal: the judge runs while the reply is generated, and
@@ -289,7 +297,7 @@ class ReplyRun:
         quota_check(self.user)
         try:
             credential = credential_resolve(self.user)
-            config = provider_config(credential) if credential else None
+            config = provider_config(credential, persona=self.speaker) if credential else None
         except UnsafeURL:
             credential, config, result.error_kind = None, None, "bad_request"
         if config is None:
@@ -354,7 +362,7 @@ class ReplyRun:
         """A second opinion from the model on a borderline refusal, with the user's own key; none for a
         user over the quota (the rules stand, and the reply that follows is refused before its call)."""
         try:
-            config = await resolve_config(self.user, quota=True)
+            config = await resolve_config(self.user, quota=True, task="judge")
         except (UnsafeURL, QuotaExceeded):
             return None
         return await judge.judge(self.question.content, self.speaker, config) if config is not None else None

@@ -302,7 +302,7 @@ class PersonaAdmin(admin.ModelAdmin):
             real_note = "未配置密钥，仅运行脚本模型"
         else:
             try:
-                config = provider_config(credential)
+                config = provider_config(credential, persona=persona)
             except UnsafeURL:
                 real_note = "该密钥的接口地址未通过安全检查，未调用真实模型。"
             else:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
@@ -78,6 +79,13 @@ class Persona(models.Model):
     values = models.TextField("价值与立场", blank=True)
     signature_lines = models.JSONField("角色内应答", default=dict, blank=True)
     portrait = models.ImageField("画像", upload_to="portraits/", blank=True)
+    # Curator choices that reach providers (docs/connections.md): the model applies to site-wide
+    # connections only (a user's own connection may not list it); voice and speed to 朗读.
+    chat_model = models.CharField("专用模型", max_length=100, blank=True,
+                                  help_text="使用站点密钥时，此人物的回复改用这个模型；留空用密钥的文本模型")
+    voice = models.CharField("朗读音色", max_length=40, blank=True, help_text="留空则按人物性别用默认音色")
+    speech_speed = models.FloatField("朗读语速", default=1.0, validators=[MinValueValidator(0.25), MaxValueValidator(4.0)],
+                                     help_text="0.25—4.0，1.0 为正常语速")
     published = models.BooleanField("已发布", default=False)
     created_at = models.DateTimeField("创建于", auto_now_add=True)
     updated_at = models.DateTimeField("更新于", auto_now=True)

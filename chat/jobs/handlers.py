@@ -25,7 +25,7 @@ NO_KEY = "没有可用的密钥"
 
 
 @database_sync_to_async
-def _config(conversation: Conversation) -> ProviderConfig | None:
+def _config(conversation: Conversation, task: str) -> ProviderConfig | None:
     """The owner's key as it stands when the job runs (it may have been replaced since it was queued).
     Raises QuotaExceeded for an owner who has spent today's tokens: no call is made for them."""
     from chat.streaming import provider_config  # streaming imports this package's queue
@@ -33,14 +33,14 @@ def _config(conversation: Conversation) -> ProviderConfig | None:
     quota_check(conversation.owner)
     credential = credential_resolve(conversation.owner)
     try:
-        return provider_config(credential) if credential else None
+        return provider_config(credential, task) if credential else None
     except UnsafeURL:
         return None
 
 
 async def summary(job: BackgroundJob) -> str:
     try:
-        config = await _config(job.conversation)
+        config = await _config(job.conversation, "summary")
     except QuotaExceeded as exc:
         return str(exc)
     if config is None:
@@ -54,7 +54,7 @@ async def extract(job: BackgroundJob) -> str:
     if not (settings.MEMORY_EXTRACTION and job.conversation.owner.memory_auto):
         return ""  # switched off after it was queued: nothing is read, nothing is sent
     try:
-        config = await _config(job.conversation)
+        config = await _config(job.conversation, "extract")
     except QuotaExceeded as exc:
         return str(exc)
     if config is None:
@@ -88,7 +88,7 @@ async def callback(job: BackgroundJob) -> str:
         return ""
     conversation, messages, guard = inputs
     try:
-        config = await _config(conversation)
+        config = await _config(conversation, "callback")
     except QuotaExceeded as exc:
         return str(exc)  # shown where the greeting would have been
     if config is None:
@@ -111,7 +111,7 @@ async def title(job: BackgroundJob) -> str:
     queued, when there is no key, or when the call fails (then the job records why)."""
     enabled = settings.MEMORY_EXTRACTION and job.conversation.owner.memory_auto
     try:
-        config = await _config(job.conversation) if enabled else None
+        config = await _config(job.conversation, "title") if enabled else None
     except QuotaExceeded:
         config = None  # over today's quota: the local title, no call
     return await title_conversation(job.conversation_id, config)

@@ -40,7 +40,7 @@ DRAIN_AFTER_DONE = 1.0  # reading the chunked terminator after [DONE] lets the c
 
 @dataclass(frozen=True)
 class ProviderConfig:
-    kind: str  # "dashscope" | "openrouter" | "openai_compatible"
+    kind: str  # "dashscope" | "openrouter" | "openai_compatible": the preset, for its headers and quirks
     base_url: str
     api_key: str = field(repr=False)
     model: str
@@ -53,6 +53,7 @@ class ProviderConfig:
     site_url: str = ""
     site_title: str = "古月今话"
     extra_body: dict[str, Any] = field(default_factory=dict)
+    protocol: str = "openai"  # "openai" | "anthropic" | "gemini" (accounts.models.ChatProtocol)
     # Where connections may go. A user's base URL gets a guard (public addresses only, checked at
     # connect time); None is for trusted site-wide credentials, which may point at a local server.
     guard: AddressGuard | None = AddressGuard()
