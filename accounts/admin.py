@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from accounts import services
-from accounts.forms import _clean_key
+from accounts.forms import MODEL_FIELDS, _clean_key
 from accounts.models import ApiCredential, QuotaSettings, User, UserQuota
 from chat.quota import zone_name
 from chat.usage import site_usage
@@ -35,7 +35,8 @@ class SiteCredentialForm(forms.ModelForm):
 
     class Meta:
         model = ApiCredential
-        fields = ("kind", "label", "region", "base_url", "text_model", "image_model", "is_default")
+        fields = ("kind", "label", "region", "base_url", "chat_protocol", *MODEL_FIELDS, "is_default")
+        labels = {"kind": "预设"}
 
     def clean_new_key(self) -> str:
         value = self.cleaned_data["new_key"]
@@ -54,7 +55,7 @@ class SiteCredentialAdmin(admin.ModelAdmin):
     list_display = ("label", "kind", "region", "key_hint", "is_default", "status", "validated_at")
     list_filter = ("kind", "status")
     search_fields = ("label",)
-    readonly_fields = ("key_hint", "status", "validated_at", "last_error")
+    readonly_fields = ("key_hint", "status", "validated_at", "last_error", "model_warnings")
     actions = ("revalidate",)
 
     def get_queryset(self, request):
@@ -64,6 +65,15 @@ class SiteCredentialAdmin(admin.ModelAdmin):
         obj.owner = None
         new_key = form.cleaned_data.get("new_key") or None
         services.credential_save(credential=obj, api_key=new_key)
+
+    @admin.display(description="模型核对")
+    def model_warnings(self, obj: ApiCredential) -> str:
+        if not obj.listed_models:
+            return "尚无接口列出的模型（验证后显示）"
+        unlisted = obj.unlisted_models()
+        if not unlisted:
+            return f"所填模型均在接口列出的 {len(obj.listed_models)} 个模型中"
+        return "；".join(f"{label}「{model}」不在接口列出的模型中" for label, model in unlisted)
 
     @admin.action(description="重新验证所选密钥")
     def revalidate(self, request, queryset):

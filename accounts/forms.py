@@ -7,7 +7,7 @@ from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.cache import cache
 
-from accounts.models import ApiCredential, CredentialKind, User
+from accounts.models import ApiCredential, ChatProtocol, CredentialKind, User
 from guyue import ratelimit
 from guyue.lib.netguard import UnsafeURL, check_public_url
 
@@ -85,27 +85,43 @@ def _clean_key(value: str) -> str:
 
 
 KEY_ERRORS = {"required": "请填写密钥。"}
+MODEL_FIELDS = ("text_model", "task_model", "image_model", "vision_model", "speech_model", "transcription_model",
+                "rerank_model")
+# Shown folded: a connection works with none of them (docs/connections.md).
+OPTIONAL_CAPABILITIES = ("task_model", "vision_model", "speech_model", "transcription_model", "rerank_model")
 
 
-class CredentialForm(forms.ModelForm):
-    key = forms.CharField(label="密钥", widget=forms.PasswordInput(render_value=False), strip=False, error_messages=KEY_ERRORS)
+def _model_name(value: str) -> str:
+    name = value.strip()
+    if name and (not name.isprintable() or any(ch.isspace() for ch in name)):
+        raise forms.ValidationError("模型名称不能包含空格或控制字符。")
+    return name
+
+
+class _ConnectionFields(forms.ModelForm):
+    """What a connection's add and edit forms share: its address and the model of each capability."""
+
     base_url = forms.URLField(
         label="接口地址", required=False, max_length=300, assume_scheme="https", help_text="留空则使用平台默认地址",
         error_messages={"invalid": "请输入有效的网址，例如 https://example.com/v1。"},
     )
 
-    class Meta:
-        model = ApiCredential
-        fields = ("kind", "label", "region", "base_url", "text_model", "image_model")
-
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["label"].initial = "我的密钥"
         self.fields["text_model"].widget.attrs["placeholder"] = "留空使用默认（百炼为 qwen-plus）"
         self.fields["image_model"].widget.attrs["placeholder"] = "留空使用默认（百炼为 wan2.2-t2i-flash）"
+        for name in MODEL_FIELDS:
+            self.fields[name].widget.attrs.update(autocomplete="off", spellcheck="false")
+        self.fields["chat_protocol"].required = False  # scripts and old pages send none: OpenAI's
 
-    def clean_key(self) -> str:
-        return _clean_key(self.cleaned_data["key"])
+    def clean_chat_protocol(self) -> str:
+        return self.cleaned_data["chat_protocol"] or ChatProtocol.OPENAI
+
+    def main_fields(self):
+        return [self[name] for name in self.fields if name not in OPTIONAL_CAPABILITIES]
+
+    def capability_fields(self):
+        return [self[name] for name in OPTIONAL_CAPABILITIES]
 
     def clean_label(self) -> str:
         label = self.cleaned_data["label"].strip()
@@ -124,10 +140,71 @@ class CredentialForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        for name in MODEL_FIELDS:
+            if name in cleaned:
+                try:
+                    cleaned[name] = _model_name(cleaned[name])
+                except forms.ValidationError as exc:
+                    self.add_error(name, exc)
         # A refused URL already says what is wrong with the field; "fill it in" would contradict it.
         missing = not cleaned.get("base_url") and "base_url" not in self.errors
-        if cleaned.get("kind") == CredentialKind.OPENAI_COMPATIBLE and missing:
+        kind = cleaned.get("kind", self.instance.kind)
+        if kind == CredentialKind.OPENAI_COMPATIBLE and missing:
             self.add_error("base_url", "OpenAI 兼容接口需要填写接口地址。")
+        return cleaned
+
+
+class CredentialForm(_ConnectionFields):
+    key = forms.CharField(label="密钥", widget=forms.PasswordInput(render_value=False), strip=False, error_messages=KEY_ERRORS)
+
+    class Meta:
+        model = ApiCredential
+        fields = ("kind", "label", "region", "base_url", "chat_protocol", *MODEL_FIELDS)
+        labels = {"kind": "预设"}
+        help_texts = {"kind": "预设决定默认接口地址、默认模型与图像生成方式"}
+
+    field_order = ("kind", "label", "key")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["label"].initial = "我的密钥"
+
+    def clean_key(self) -> str:
+        return _clean_key(self.cleaned_data["key"])
+
+
+class CredentialEditForm(_ConnectionFields):
+    """Change a saved connection's models, address or region, keeping its key. A key goes to a new
+    address only when it is typed again: a borrowed session must not be able to send it elsewhere."""
+
+    key = forms.CharField(label="密钥", required=False, strip=False, widget=forms.PasswordInput(render_value=False),
+                          help_text="更改接口地址时需重新填写；其他修改留空即可")
+    confirm = forms.CharField(widget=forms.HiddenInput, required=False)
+    field_order = ("label", "region", "base_url", "key")
+
+    class Meta:
+        model = ApiCredential
+        fields = ("label", "region", "base_url", "chat_protocol", *MODEL_FIELDS)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.old_base_url = self.instance.base_url
+        listed = self.instance.listed_ids()
+        if listed:
+            for name in MODEL_FIELDS:
+                self.fields[name].widget.attrs["list"] = f"models-{self.instance.pk}"
+
+    def clean_key(self) -> str:
+        value = self.cleaned_data["key"]
+        return _clean_key(value) if value.strip() else ""
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("confirm") != "yes":
+            self.add_error(None, "请确认修改。")  # a hidden field's own error would not be shown
+        moved = "base_url" in cleaned and cleaned["base_url"] != self.old_base_url
+        if moved and not cleaned.get("key") and "key" not in self.errors:
+            self.add_error("key", "更改接口地址需要重新填写密钥。")
         return cleaned
 
 

@@ -161,6 +161,23 @@ class ApiCredential(models.Model):
     def offers(self, capability: str) -> bool:
         return bool(self.model_for(capability))
 
+    def model_fields(self) -> list[tuple[str, str, str]]:
+        """(field, label, model) of every model this connection names itself, blank fields left out."""
+        names = ["text_model", "task_model", "image_model", *CAPABILITY_FIELDS.values()]
+        return [(name, str(self._meta.get_field(name).verbose_name), getattr(self, name).strip())
+                for name in names if getattr(self, name).strip()]
+
+    def listed_ids(self) -> list[str]:
+        return [entry["id"] for entry in self.listed_models if isinstance(entry, dict) and entry.get("id")]
+
+    def unlisted_models(self) -> list[tuple[str, str]]:
+        """(label, model) for each named model the provider did not list at the last check: most often
+        a typing mistake. Nothing when the provider gave no list."""
+        listed = set(self.listed_ids())
+        if not listed:
+            return []
+        return [(label, model) for _, label, model in self.model_fields() if model not in listed]
+
     def set_key(self, key: str) -> None:
         self.api_key = key
         self.key_hint = mask_key(key)

@@ -71,7 +71,9 @@ def credential_validate(credential: ApiCredential) -> ApiCredential:
     credential.status = status
     credential.last_error = "" if status == CredentialStatus.VALID else message
     credential.validated_at = timezone.now()
-    credential.save(update_fields=["status", "last_error", "validated_at", "updated_at"])
+    if result.models is not None:
+        credential.listed_models = result.models
+    credential.save(update_fields=["status", "last_error", "validated_at", "listed_models", "updated_at"])
     logger.info("credential %s checked: %s", credential.pk, status)
     return credential
 

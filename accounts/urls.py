@@ -14,6 +14,7 @@ urlpatterns = [
     path("settings/", views.settings_page, name="settings"),
     path("settings/keys/add/", views.credential_add, name="credential_add"),
     path("settings/keys/<int:pk>/replace/", views.credential_replace, name="credential_replace"),
+    path("settings/keys/<int:pk>/edit/", views.credential_edit, name="credential_edit"),
     path("settings/keys/<int:pk>/check/", views.credential_revalidate, name="credential_revalidate"),
     path("settings/keys/<int:pk>/delete/", views.credential_delete, name="credential_delete"),
 ]

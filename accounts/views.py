@@ -13,7 +13,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from accounts import services
-from accounts.forms import CredentialForm, CredentialReplaceForm, SignupForm, ThrottledAuthenticationForm
+from accounts.forms import (
+    CredentialEditForm,
+    CredentialForm,
+    CredentialReplaceForm,
+    SignupForm,
+    ThrottledAuthenticationForm,
+)
 from accounts.models import ApiCredential, CredentialStatus
 from accounts.selectors import get_credential_for_user
 from chat.quota import zone_name
@@ -67,9 +73,21 @@ class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
     template_name = "accounts/password_change_done.html"
 
 
+def _edit_prefix(credential: ApiCredential) -> str:
+    return f"c{credential.pk}"  # one edit form per connection on the page: ids must not collide
+
+
 def _settings_context(request: HttpRequest, **extra) -> dict:
+    credentials = list(ApiCredential.objects.filter(owner=request.user))
+    failed_edit = extra.pop("edit_form", None)
+    for credential in credentials:
+        credential.edit_form = (
+            failed_edit if failed_edit is not None and failed_edit.instance.pk == credential.pk
+            else CredentialEditForm(instance=credential, prefix=_edit_prefix(credential))
+        )
     return {
-        "credentials": ApiCredential.objects.filter(owner=request.user),
+        "credentials": credentials,
+        "edit_pk": failed_edit.instance.pk if failed_edit is not None else None,
         "active_credential": services.credential_resolve(request.user),
         "form": extra.pop("form", None) or CredentialForm(),
         **extra,
@@ -98,6 +116,8 @@ def _report_check(request: HttpRequest, what: str, credential: ApiCredential) ->
         messages.info(request, text)
     else:
         messages.error(request, text + (credential.last_error or ""))
+    for label, model in credential.unlisted_models():
+        messages.warning(request, f"{label}「{model}」不在该接口列出的模型中，请核对拼写。")
 
 
 def _keycheck_allowed(request: HttpRequest) -> bool:
@@ -139,6 +159,22 @@ def credential_replace(request: HttpRequest, pk: int) -> HttpResponse:
         return _too_many_checks(request)
     services.credential_save(credential=credential, api_key=form.cleaned_data["key"])
     _report_check(request, f"已替换「{credential.label}」的密钥", credential)
+    if not request.htmx:
+        return redirect("accounts:settings")
+    return _render_settings(request)
+
+
+@login_required
+@require_POST
+def credential_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    credential = get_credential_for_user(request.user, pk)
+    form = CredentialEditForm(request.POST, instance=credential, prefix=_edit_prefix(credential))
+    if not form.is_valid():
+        return _render_settings(request, status=400, edit_form=form)
+    if not _keycheck_allowed(request):
+        return _too_many_checks(request, edit_form=form)
+    credential = services.credential_save(credential=form.save(commit=False), api_key=form.cleaned_data["key"] or None)
+    _report_check(request, f"已修改「{credential.label}」", credential)
     if not request.htmx:
         return redirect("accounts:settings")
     return _render_settings(request)
