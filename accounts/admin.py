@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 
 from accounts import services
 from accounts.forms import MODEL_FIELDS, _clean_key
-from accounts.models import ApiCredential, QuotaSettings, User, UserQuota
+from accounts.models import ApiCredential, ChatProtocol, QuotaSettings, User, UserQuota
 from chat.quota import zone_name
 from chat.usage import site_usage
 
@@ -37,6 +37,13 @@ class SiteCredentialForm(forms.ModelForm):
         model = ApiCredential
         fields = ("kind", "label", "region", "base_url", "chat_protocol", *MODEL_FIELDS, "is_default")
         labels = {"kind": "预设"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["chat_protocol"].required = False  # a form posted without it means OpenAI's
+
+    def clean_chat_protocol(self) -> str:
+        return self.cleaned_data["chat_protocol"] or ChatProtocol.OPENAI
 
     def clean_new_key(self) -> str:
         value = self.cleaned_data["new_key"]

@@ -26,7 +26,7 @@ class CredentialKind(models.TextChoices):
 
 
 class ChatProtocol(models.TextChoices):
-    OPENAI = "openai", "OpenAI 兼容（chat/completions）"
+    OPENAI = "openai", "OpenAI 兼容"
     ANTHROPIC = "anthropic", "Anthropic Messages"
     GEMINI = "gemini", "Gemini generateContent"
 
@@ -98,10 +98,10 @@ class ApiCredential(models.Model):
                                   help_text="摘要、标题、记忆提取与审查所用；留空则与文本模型相同")
     image_model = models.CharField("图像模型", max_length=100, blank=True)
     vision_model = models.CharField("识图模型", max_length=100, blank=True, help_text="能读图片的对话模型；留空表示不提供")
-    speech_model = models.CharField("朗读模型", max_length=100, blank=True, help_text="/audio/speech；留空表示不提供")
+    speech_model = models.CharField("朗读模型", max_length=100, blank=True, help_text="为回复朗读配音的模型；留空表示不提供")
     transcription_model = models.CharField("听写模型", max_length=100, blank=True,
-                                           help_text="/audio/transcriptions；留空表示不提供")
-    rerank_model = models.CharField("重排序模型", max_length=100, blank=True, help_text="/rerank；留空表示不提供")
+                                           help_text="把语音转成文字的模型；留空表示不提供")
+    rerank_model = models.CharField("重排序模型", max_length=100, blank=True, help_text="为史料检索重新排序的模型；留空表示不提供")
     # The model ids the provider listed at the last check: offered as choices, and a name not among
     # them gets a warning (an empty list means the provider gave none, so nothing is warned).
     listed_models = models.JSONField("可用模型", default=list, blank=True, editable=False)

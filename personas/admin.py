@@ -238,6 +238,7 @@ class PersonaAdmin(admin.ModelAdmin):
                               "tags", "character_version", "extensions")}),
         ("声口与立场", {"fields": ("speech_style", "values")}),
         ("角色内应答", {"fields": tuple(f"sig_{key}" for key in SIGNATURE_CATEGORIES)}),
+        ("模型", {"fields": ("chat_model",), "description": "仅在使用站点密钥时生效：用户自己的密钥未必提供这个模型"}),
     )
 
     def get_urls(self):
