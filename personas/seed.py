@@ -33,8 +33,10 @@ def seed_all() -> dict:
     cards = [card_parse(_load(path)) for path in _figure_files()]
     steps = [step for parsed in cards for step in figure_plan(parsed)]
     counts = {"personas": len(cards), "eras": 0, "styles": 0}
-    if (path := SEED_DIR / "eras.json").exists():
-        eras = _era_rows(_load(path))
+    era_files = [path for path in [SEED_DIR / "eras.json", *sorted((SEED_DIR / "eras").glob("*.json"))]
+                 if path.exists()]  # one file per group of eras keeps each addition a file of its own
+    if era_files:
+        eras = _era_rows([item for path in era_files for item in _load(path)])
         counts["eras"] = len(eras)
         rows = list(KnowledgeEntry.objects.filter(persona=None))
         steps += group_plan(Group("era", "", rows, lambda e: f"{e.dynasty}/{e.title}"), eras)
