@@ -6,10 +6,13 @@ touched), so the consumer can call it through sync_to_async without extra querie
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.template.loader import render_to_string
 from django.utils.html import linebreaks
 from django.utils.safestring import SafeString, mark_safe
 
+from chat.citations import Citation, citable
 from chat.models import Message
 from chat.rendering import has_vertical_text, render_markdown
 from chat.tools.runner import render_card
@@ -48,10 +51,11 @@ def error_explanation(error_kind: str) -> str:
     return ERROR_EXPLANATIONS.get(error_kind, DEFAULT_EXPLANATION)
 
 
-def _body_html(message: Message) -> SafeString:
+def _body_html(message: Message, citations: Mapping[int, Citation]) -> SafeString:
     if message.role == Message.Role.ASSISTANT:
-        # Model text is untrusted; it is safe only after render_markdown's nh3 pass.
-        return mark_safe(render_markdown(message.content))
+        # Model text is untrusted; it is safe only after render_markdown's nh3 pass (the source marks
+        # are added after it, from the entries, escaped).
+        return mark_safe(render_markdown(message.content, citations))
     # The user's words are shown as typed: escaped, with their line breaks.
     return mark_safe(linebreaks(message.content, autoescape=True))
 
@@ -74,9 +78,12 @@ def _explanation(message: Message) -> str:
     return error_explanation(message.error_kind) if message.status == Message.Status.ERROR else ""
 
 
-def render_bubble(message: Message, *, siblings: list[int], persona: Persona, tool_runs=()) -> str:
+def render_bubble(message: Message, *, siblings: list[int], persona: Persona, tool_runs=(),
+                  citations: Mapping[int, Citation] | None = None) -> str:
+    """`citations`: entries named in the text (chat.citations.citations_for); only those `persona` may
+    cite become marks."""
     is_error = message.status == Message.Status.ERROR
-    body = _body_html(message)
+    body = _body_html(message, citable(citations or {}, persona))
     context = {
         "message": message,
         "persona": persona,
@@ -100,7 +107,8 @@ def render_bubble(message: Message, *, siblings: list[int], persona: Persona, to
     return render_to_string("chat/_message.html", context)
 
 
-def message_payload(message: Message, *, siblings: list[int], persona: Persona, tool_runs=()) -> dict:
+def message_payload(message: Message, *, siblings: list[int], persona: Persona, tool_runs=(),
+                    citations: Mapping[int, Citation] | None = None) -> dict:
     """The `M` object of docs/websocket.md."""
     return {
         "id": message.pk,
@@ -108,5 +116,5 @@ def message_payload(message: Message, *, siblings: list[int], persona: Persona, 
         "role": message.role,
         "status": message.status,
         "error_kind": message.error_kind,
-        "html": render_bubble(message, siblings=siblings, persona=persona, tool_runs=tool_runs),
+        "html": render_bubble(message, siblings=siblings, persona=persona, tool_runs=tool_runs, citations=citations),
     }

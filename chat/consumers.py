@@ -13,6 +13,7 @@ from django.core.cache import cache
 
 from chat import durable, services
 from chat.bubbles import can_continue, message_payload
+from chat.citations import citations_for
 from chat.frames import Frame, parse_frame
 from chat.jobs import queue as jobs
 from chat.models import BackgroundJob, Conversation, Message
@@ -53,6 +54,12 @@ SHARED_FRAMES = frozenset({"message", "reply_start", "delta", "tool", "reply_end
 # mid-reply (SIGKILL) leaves the conversation busy for at most this long, even with Redis.
 LOCK_SECONDS = 30
 LOCK_REFRESH_SECONDS = 10
+
+
+def message_payload_with_sources(message: Message, siblings: list[int], persona, tool_runs) -> dict:
+    # One trip: the entries the reply cites (no query when it cites none) and its bubble.
+    return message_payload(message, siblings=siblings, persona=persona, tool_runs=tool_runs,
+                           citations=citations_for([message.content]))
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
@@ -348,7 +355,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def _payload(self, message: Message, tool_runs=()) -> dict:
         siblings = self.tree.siblings(message.pk)
         persona = speaker_of(message, self.conversation)
-        return await sync_to_async(message_payload)(message, siblings=siblings, persona=persona, tool_runs=tool_runs)
+        return await sync_to_async(message_payload_with_sources)(message, siblings, persona, tool_runs)
 
     async def _emit(self, frame: dict) -> None:
         if frame["type"] not in SHARED_FRAMES:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import markdown
 import nh3
+
+from chat.citations import REF, Citation, apply_marks
 
 ALLOWED_TAGS = {
     "p", "br", "strong", "em", "b", "i", "blockquote", "ul", "ol", "li", "code", "pre", "hr",
@@ -26,7 +29,7 @@ def _is_verse(lines: list[str]) -> bool:
     if len(lines) < 2:
         return False
     for line in lines:
-        core = _NOT_HAN.sub("", line)
+        core = _NOT_HAN.sub("", REF.sub("", line))  # a source id after a line does not make it prose
         if not VERSE_LINE_CHARS[0] <= len(core) <= VERSE_LINE_CHARS[1] or len(_HAN.findall(core)) != len(core):
             return False
     return True
@@ -46,10 +49,11 @@ def has_vertical_text(html: str) -> bool:
     return 'class="verse"' in html or "<blockquote>" in html
 
 
-def render_markdown(text: str) -> str:
+def render_markdown(text: str, citations: Mapping[int, Citation] | None = None) -> str:
+    """`citations`: the entries the speaker may cite (chat/citations.py); any other source id is dropped."""
     # Raw HTML in the source is escaped by Markdown's own rule set before nh3 sees it.
     html = markdown.markdown(text, extensions=["sane_lists", "tables", "fenced_code", "nl2br"], output_format="html")
-    return mark_verse(_clean(html))
+    return apply_marks(mark_verse(_clean(html)), citations or {})
 
 
 def _clean(html: str) -> str:

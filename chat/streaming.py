@@ -17,6 +17,7 @@ from django.conf import settings
 from accounts.models import ApiCredential
 from accounts.services import credential_guard, credential_mark_rejected, credential_resolve
 from chat import durable, services
+from chat.citations import tool_sources
 from chat.guard import judge
 from chat.guard.categories import IN_SCOPE
 from chat.guard.input import Verdict
@@ -424,7 +425,10 @@ class ReplyRun:
     async def _tool_frames(self, runs: list[ToolRun]) -> None:
         for run in runs:
             html = await sync_to_async(render_card)(run)
-            await self.send({"type": "tool", "name": run.name, "label": run.label, "ok": run.ok, "html": html})
+            # The entries the reply may now cite, so the page can draw their marks as the text streams.
+            sources = await sync_to_async(tool_sources)(run.data, self.speaker)
+            await self.send({"type": "tool", "name": run.name, "label": run.label, "ok": run.ok, "html": html,
+                             "sources": sources})
 
     async def _stream(self, config: ProviderConfig, result: ReplyResult, *, guidance: str, judged: bool = False) -> None:
         # The rules pass it with a risk signal: its text is held until the judge beside it clears it.

@@ -13,10 +13,11 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts.services import credential_resolve
 from chat import durable, exports, notify, selectors, services
 from chat.bubbles import render_bubble
+from chat.citations import citations_for
 from chat.forms import ConversationSettingsForm, RenameForm, StartForm
 from chat.jobs import queue as jobs
 from chat.memory_views import preference_form_for, user_persona_form_for
-from chat.models import BackgroundJob, Conversation
+from chat.models import BackgroundJob, Conversation, Message
 from chat.quota import quota_for, refusal_text
 from chat.recall import callback as callbacks
 from chat.recall.memories import PREFERENCE_PRESETS
@@ -36,7 +37,9 @@ def _bubbles(conversation: Conversation, before: int | None = None, reaching: in
         conversation, tree, before=before, limit=MESSAGES_PER_PAGE, reaching=reaching)
     durable.recover(window)  # a reply left streaming by a process that is gone shows as interrupted
     runs = selectors.tool_runs_by_message(window)
-    bubbles = [render_bubble(m, siblings=tree.siblings(m.pk), persona=speaker_of(m, conversation), tool_runs=runs.get(m.pk, ()))
+    cited = citations_for(m.content for m in window if m.role == Message.Role.ASSISTANT)
+    bubbles = [render_bubble(m, siblings=tree.siblings(m.pk), persona=speaker_of(m, conversation), tool_runs=runs.get(m.pk, ()),
+                             citations=cited)
                for m in window]
     return {"bubbles": bubbles, "earlier_id": earlier_id, "earlier_count": earlier_count}
 
@@ -150,7 +153,7 @@ def bubble(request: HttpRequest, pk: int, message_id: int) -> HttpResponse:
     tree = selectors.conversation_tree(conversation)
     runs = selectors.tool_runs_by_message([message])
     return HttpResponse(render_bubble(message, siblings=tree.siblings(message.pk), persona=speaker_of(message, conversation),
-                                      tool_runs=runs.get(message.pk, ())))
+                                      tool_runs=runs.get(message.pk, ()), citations=citations_for([message.content])))
 
 
 @login_required

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from django.db.models import Q
 
+from chat.citations import ref_of
 from chat.recall.tokens import index_text, query_terms
 from chat.tools.registry import Tool, ToolContext, ToolResult, UserText, register
 from personas.models import KnowledgeEntry
 
 TOP = 3
 CONTENT_CHARS = 300
+# Curator-written: how the figure marks what it took from an entry (chat/citations.py turns the id
+# into a mark; the label shown comes from the entry, whatever the model writes).
+CITE_HINT = "回答中用到某条记载时，在用到它的那句话末尾写上它的编号，如〔K12〕；没有用到的不写，不要自造编号。"
 
 
 def _score(query: str, entry: KnowledgeEntry) -> int:
@@ -40,11 +44,11 @@ def _history(context: ToolContext, args: dict) -> ToolResult:
         return ToolResult(True, {"查询": UserText(query), "结果": [], "提示": "知识库中没有相关记载。不要编造史实；可坦言史书未载，或只谈确知之事。"},
                           f"「{query}」：知识库中没有相关记载")
     items = [{
-        "标题": entry.title, "内容": entry.content[:CONTENT_CHARS], "出处": entry.citation, "可信度": entry.label,
+        "编号": ref_of(entry), "标题": entry.title, "内容": entry.content[:CONTENT_CHARS], "出处": entry.citation, "可信度": entry.label,
         "原文": entry.source_quote[:CONTENT_CHARS],
     } for entry in found]
     return ToolResult(True, {"查询": UserText(query), "结果": items,
-                             "提示": "史载：史书有载；推测：据史料推断；演绎：后世演绎，不可当作史实。"},
+                             "提示": "史载：史书有载；推测：据史料推断；演绎：后世演绎，不可当作史实。" + CITE_HINT},
                       f"「{query}」：找到 {len(items)} 条记载")
 
 
