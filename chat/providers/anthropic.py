@@ -94,7 +94,21 @@ def convert_messages(messages: Sequence[Mapping[str, Any]]) -> tuple[str, list[d
     turns = merge_turns(turns, "content")
     if turns and turns[0]["role"] != "user":
         turns.insert(0, {"role": "user", "content": [{"type": "text", "text": OPENER}]})
+    if turns and turns[-1]["role"] == "assistant":
+        _trim_prefill(turns)
     return "\n\n".join(system), [_compact(turn) for turn in turns]
+
+
+def _trim_prefill(turns: list[dict[str, Any]]) -> None:
+    """A last assistant turn (continuing an unfinished reply) is a prefill the model goes on from;
+    the API refuses one that ends in whitespace."""
+    blocks = turns[-1]["content"]
+    if blocks[-1]["type"] == "text":
+        blocks[-1] = {**blocks[-1], "text": blocks[-1]["text"].rstrip()}
+        if not blocks[-1]["text"]:
+            blocks.pop()
+    if not blocks:
+        turns.pop()
 
 
 def _block(part: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -166,6 +166,15 @@ async def test_it_sends_an_image_part_as_a_base64_source(upstream):
     ]  # fmt: skip
 
 
+async def test_an_unfinished_reply_goes_back_as_a_prefill_without_trailing_space(upstream):
+    upstream.route("POST", PATH, sse_reply(reply("续写。")))
+    messages = [*MESSAGES, {"role": "assistant", "content": "写到一半，\n"}, {"role": "system", "content": "接着写。"}]
+    assert (await run(claude(upstream), messages)).text == "续写。"
+    body = upstream.requests[0].json()
+    assert body["messages"][-1] == {"role": "assistant", "content": "写到一半，"}
+    assert body["system"].endswith("接着写。")
+
+
 @pytest.mark.parametrize(
     "failure",
     [
