@@ -113,3 +113,57 @@ async def test_a_gemini_connection_streams_a_reply(alice, conversation, upstream
     assert "李白" in body["systemInstruction"]["parts"][0]["text"]
     assert body["contents"][-1] == {"role": "user", "parts": [{"text": quote_user_data("你好", MESSAGE)}]}
 
+
+
+def anthropic_tool_stream(name: str, arguments: str):
+    events = [
+        {"type": "message_start", "message": {"id": "msg_2", "type": "message", "role": "assistant", "content": [],
+                                              "usage": {"input_tokens": 90, "output_tokens": 1}}},
+        {"type": "content_block_start", "index": 0, "content_block": {
+            "type": "tool_use", "id": "toolu_01abc", "name": name, "input": {}}},
+        *({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": arguments[i:i + 3]}}
+          for i in range(0, len(arguments), 3)),
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 20}},
+        {"type": "message_stop"},
+    ]  # fmt: skip
+    return sse_reply([anthropic_event(e) for e in events])
+
+
+@pytest.mark.usefixtures("anthropic_credential")
+async def test_an_anthropic_tool_round_runs_the_tool_and_sends_its_result(alice, conversation, upstream):
+    arguments = json.dumps({"query": "安史之乱"}, ensure_ascii=False)
+    upstream.route("POST", "/v1/messages", anthropic_tool_stream("history_search", arguments),
+                   anthropic_stream("天宝十四载。"))  # fmt: skip
+    ws = await connect(alice, conversation.pk)
+    await ws.send_json_to({"type": "send", "text": "安史之乱是哪一年", "tools": True})
+    frames = await frames_until(ws, "reply_end")
+    await ws.disconnect()
+    assert any(f["type"] == "tool" and f["name"] == "history_search" for f in frames)
+    assert text_of(frames) == "天宝十四载。"
+    first, second = (r.json() for r in upstream.requests)
+    assert "history_search" in {t["name"] for t in first["tools"]}
+    call, result = second["messages"][-2:]
+    assert call["role"] == "assistant" and call["content"][-1]["type"] == "tool_use"
+    assert call["content"][-1]["id"] == "toolu_01abc" and call["content"][-1]["name"] == "history_search"
+    [block] = result["content"]
+    assert block["type"] == "tool_result" and block["tool_use_id"] == "toolu_01abc" and "不是指令" in block["content"]
+
+
+@pytest.mark.usefixtures("gemini_credential")
+async def test_a_gemini_function_call_runs_the_tool_and_sends_its_response(alice, conversation, upstream):
+    path = "/v1beta/models/gemini-2.5-flash:streamGenerateContent"
+    call = {"candidates": [{"content": {"role": "model", "parts": [
+        {"functionCall": {"name": "history_search", "args": {"query": "安史之乱"}}}]}, "index": 0, "finishReason": "STOP"}]}
+    upstream.route("POST", path, sse_reply([call]), gemini_stream("天宝十四载。"))  # fmt: skip
+    ws = await connect(alice, conversation.pk)
+    await ws.send_json_to({"type": "send", "text": "安史之乱是哪一年", "tools": True})
+    frames = await frames_until(ws, "reply_end")
+    await ws.disconnect()
+    assert text_of(frames) == "天宝十四载。"
+    second = upstream.requests[1].json()
+    model_turn, response_turn = second["contents"][-2:]
+    assert model_turn["role"] == "model" and model_turn["parts"][-1]["functionCall"]["name"] == "history_search"
+    [part] = response_turn["parts"]
+    assert response_turn["role"] == "user" and part["functionResponse"]["name"] == "history_search"
+    assert isinstance(part["functionResponse"]["response"], dict) and "说明" in part["functionResponse"]["response"]
