@@ -1,26 +1,28 @@
-"""Streaming chat/completions client for DashScope compatible-mode, OpenRouter and OpenAI-style relays.
+"""Streaming chat client: OpenAI chat/completions (DashScope compatible-mode, OpenRouter, relays),
+Anthropic Messages and Gemini generateContent, chosen by `ProviderConfig.protocol`.
 
     async for event in stream_chat(config, messages):
         ...  # TextDelta, ToolCallDelta, then ToolCalls?, Usage?, Finish; or ProviderError
 
-Retries happen only before the caller has received any content (docs/provider-reference.md §0.5, §6).
-See docs/providers.md for the event, error and timeout contract.
+Each protocol module (openai.py, anthropic.py, gemini.py) supplies `build_request()` and a `Parser`;
+the attempt, retry and timeout machinery here is shared. Retries happen only before the caller has
+received any content (docs/provider-reference.md §0.5, §6). See docs/providers.md for the event,
+error and timeout contract.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import urllib.parse
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import httpx
 
-from chat.providers.chunks import ChunkParser
+from chat.providers import anthropic, gemini, openai
+from chat.providers.config import ProviderConfig
 from chat.providers.errors import ProviderError, error_from_response, parse_body, redact, unreachable
 from chat.providers.events import CONTENT, Event, Finish, TextDelta, ToolCall, ToolCallDelta, ToolCalls, Usage
 from chat.providers.retry import backoff_delay
@@ -36,27 +38,7 @@ logger = logging.getLogger(__name__)
 
 ERROR_BODY_LIMIT = 64 * 1024
 DRAIN_AFTER_DONE = 1.0  # reading the chunked terminator after [DONE] lets the connection be reused
-
-
-@dataclass(frozen=True)
-class ProviderConfig:
-    kind: str  # "dashscope" | "openrouter" | "openai_compatible": the preset, for its headers and quirks
-    base_url: str
-    api_key: str = field(repr=False)
-    model: str
-    connect_timeout: float = 5.0
-    first_byte_timeout: float = 60.0  # request sent → response headers
-    first_content_timeout: float = 120.0  # request sent → first text/tool delta; comments do not count
-    idle_timeout: float = 90.0  # longest silence between two reads; comments do count
-    total_timeout: float = 600.0  # whole call, retries and backoff included
-    max_retries: int = 2
-    site_url: str = ""
-    site_title: str = "古月今话"
-    extra_body: dict[str, Any] = field(default_factory=dict)
-    protocol: str = "openai"  # "openai" | "anthropic" | "gemini" (accounts.models.ChatProtocol)
-    # Where connections may go. A user's base URL gets a guard (public addresses only, checked at
-    # connect time); None is for trusted site-wide credentials, which may point at a local server.
-    guard: AddressGuard | None = AddressGuard()
+PROTOCOLS: dict[str, ModuleType] = {"openai": openai, "anthropic": anthropic, "gemini": gemini}
 
 
 # Each streamed reply holds one connection for its whole length, so the pool must be larger than
@@ -94,7 +76,9 @@ async def stream_chat(
     client: httpx.AsyncClient | None = None,
 ) -> AsyncGenerator[Event, None]:
     http = client or get_client(config.guard)
-    request = build_request(http, config, messages, tools=tools, temperature=temperature, max_tokens=max_tokens)
+    protocol = _protocol(config)
+    request = protocol.build_request(http, config, messages, tools=tools, temperature=temperature,
+                                     max_tokens=max_tokens)  # fmt: skip
     loop = asyncio.get_running_loop()
     deadline = loop.time() + config.total_timeout
     # Every attempt must have its headers by this one moment: retries share the first-byte budget,
@@ -102,7 +86,7 @@ async def stream_chat(
     first_byte_deadline = min(loop.time() + config.first_byte_timeout, deadline)
     retries, stream_retry_used = 0, False
     while True:
-        attempt = _Attempt(http, request, config, deadline, first_byte_deadline)
+        attempt = _Attempt(http, request, config, protocol.Parser(), deadline, first_byte_deadline)
         try:
             async with aclosing(attempt.events()) as events:
                 async for event in events:
@@ -132,75 +116,27 @@ def _may_retry(error: ProviderError, attempt: _Attempt, retries: int, limit: int
     return not stream_retry_used and error.kind != "timeout"
 
 
-def build_request(
-    http: httpx.AsyncClient,
-    config: ProviderConfig,
-    messages: Sequence[dict[str, Any]],
-    *,
-    tools: Sequence[dict[str, Any]] | None,
-    temperature: float | None,
-    max_tokens: int | None,
-) -> httpx.Request:
-    # extra_body first, so operator options (enable_thinking, top_k…) cannot switch streaming off.
-    body: dict[str, Any] = {
-        **config.extra_body,
-        "model": config.model,
-        "messages": list(messages),
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
-    if temperature is not None:
-        body["temperature"] = temperature
-    if max_tokens is not None:
-        body["max_tokens"] = max_tokens
-    if tools:
-        # DashScope defaults parallel_tool_calls to false, and wants n=1 with tools.
-        body.update(tools=list(tools), parallel_tool_calls=True, n=1)
-    if config.kind == "openrouter":
-        body["usage"] = {"include": True}
-    timeout = httpx.Timeout(
-        connect=config.connect_timeout, read=config.idle_timeout, write=config.idle_timeout,
-        pool=config.first_byte_timeout,  # waiting for a free connection counts towards the first byte
-    )  # fmt: skip
+def _protocol(config: ProviderConfig) -> ModuleType:
     try:
-        return http.build_request(
-            "POST", config.base_url.rstrip("/") + "/chat/completions", headers=_headers(config),
-            content=json.dumps(body, ensure_ascii=False).encode(), timeout=timeout,
-        )  # fmt: skip
-    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-        raise ProviderError("bad_request", message="接口地址无效，请检查设置。", detail=str(exc)) from None
-
-
-def _headers(config: ProviderConfig) -> dict[str, str]:
-    headers = {
-        "Authorization": f"Bearer {config.api_key.strip()}",
-        "Content-Type": "application/json",
-        "Accept": "text/event-stream",
-        # A compressing proxy may hold SSE back until its buffer fills.
-        "Accept-Encoding": "identity",
-    }
-    if config.kind == "openrouter":
-        if config.site_url:
-            headers["HTTP-Referer"] = config.site_url
-        if config.site_title:
-            # Header values must be ASCII; a Chinese title goes percent-encoded (safe=" " keeps ASCII readable).
-            title = urllib.parse.quote(config.site_title, safe=" !#$&'()*+,/:;=?@[]~")
-            headers["X-OpenRouter-Title"] = headers["X-Title"] = title
-    return headers
+        return PROTOCOLS[config.protocol]
+    except KeyError:
+        raise ProviderError("bad_request", message="对话协议无效，请检查设置。",
+                            detail=f"unknown protocol {config.protocol!r}") from None  # fmt: skip
 
 
 class _Attempt:
-    """One HTTP exchange. `phase` tells the retry policy how far it got."""
+    """One HTTP exchange. `phase` tells the retry policy how far it got. `parser` speaks the protocol:
+    `feed(sse) -> events`, `done` once the stream's own end arrived, `finish() -> terminal events`."""
 
-    def __init__(self, http: httpx.AsyncClient, request: httpx.Request, config: ProviderConfig, deadline: float,
-                 first_byte_deadline: float):  # fmt: skip
+    def __init__(self, http: httpx.AsyncClient, request: httpx.Request, config: ProviderConfig, parser: Any,
+                 deadline: float, first_byte_deadline: float):  # fmt: skip
         self.http, self.request, self.config, self.deadline = http, request, config, deadline
         self.first_byte_deadline = first_byte_deadline
         self.loop = asyncio.get_running_loop()
         self.started = self.loop.time()
         self.phase = "connect"  # → "status" (non-2xx answer) or "stream" (2xx body)
         self.content_seen = False
-        self.parser = ChunkParser()
+        self.parser = parser
         self.decoder = SSEDecoder()
         self.done_at: float | None = None
 
@@ -217,7 +153,7 @@ class _Attempt:
                     if self.parser.done and self.done_at is None:
                         self.done_at = self.loop.time()
             if not self.parser.done:
-                raise ProviderError("interrupted", detail="stream ended without [DONE]")
+                raise ProviderError("interrupted", detail=f"stream ended without {self.parser.END}")
             for event in self.parser.finish():
                 yield event
         finally:
@@ -248,7 +184,7 @@ class _Attempt:
             raise error_from_response(status, response.headers, await self._small_body(response))
         if status >= 300 or status == 204:
             raise ProviderError("bad_request", message="接口地址有误，请检查设置。", status=status,
-                                detail=f"HTTP {status} from chat/completions")  # fmt: skip
+                                detail=f"HTTP {status} from {self.request.url.path}")  # fmt: skip
         if "json" in response.headers.get("content-type", ""):
             # Some relays answer stream=true with a JSON error and status 200.
             body = await self._small_body(response)

@@ -25,6 +25,8 @@ class _Slot:
 
 
 class ChunkParser:
+    END = "[DONE]"  # what a complete stream ends with, for the "interrupted" detail
+
     def __init__(self) -> None:
         self.done = False  # saw [DONE]
         self.finish_reason: str | None = None

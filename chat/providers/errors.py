@@ -4,7 +4,9 @@ Bodies come in several shapes (docs/provider-reference.md §2.3, §3.2, §4.2, �
 `{"error": {...}, "request_id": ...}`, DashScope native `{"code", "message", "request_id"}`,
 OpenRouter `{"error": {"code": <int|str>, "metadata": ...}}`, new-api envelopes with a
 "(request id: …)" suffix, vLLM `{"object": "error"}`, HTML from gateways, and SSE-framed
-JSON when the request had `stream: true`. Classify by code/type first, by status and
+JSON when the request had `stream: true`; Anthropic `{"type": "error", "error": {"type": "overloaded_error", …}}`
+and Gemini `{"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "details": [{"reason": …}]}}`
+(also as a one-item JSON array). Classify by code/type first, by status and
 message substrings second.
 """
 
@@ -49,20 +51,26 @@ _MODERATION = frozenset({"data_inspection_failed", "datainspectionfailed", "ipin
 # (free) allocation, which waiting does not fix either.
 _BILLING = frozenset({"arrearage", "prepaidbilloverdue", "postpaidbilloverdue", "commoditynotpurchased",
                       "insufficient_user_quota", "insufficient_quota", "allocationquota.freetieronly",
-                      "insufficient_credits"})
+                      "insufficient_credits", "billing_error"})
 # The key itself is refused (as opposed to a key without rights to a model).
-INVALID_KEY_CODES = frozenset({"invalid_api_key", "invalidapikey"})
+INVALID_KEY_CODES = frozenset({"invalid_api_key", "invalidapikey", "authentication_error", "api_key_invalid",
+                               "unauthenticated"})
 _AUTH = frozenset({*INVALID_KEY_CODES, "access_denied", "accessdenied",
-                   "model.accessdenied", "workspace.accessdenied", "accessdenied.unpurchased"})
+                   "model.accessdenied", "workspace.accessdenied", "accessdenied.unpurchased",
+                   "permission_error", "permission_denied"})
 _RATE = frozenset({"throttling", "throttling.ratequota", "throttling.allocationquota", "limit_requests",
-                   "limit_burst_rate", "rate_limit_exceeded"})
-_UNAVAILABLE = frozenset({"modelunavailable", "model_not_found", "modelnotfound"})
+                   "limit_burst_rate", "rate_limit_exceeded",
+                   "rate_limit_error", "resource_exhausted"})
+# Anthropic's overloaded_error (HTTP 529) and Google's UNAVAILABLE: the model is busy, try again.
+_UNAVAILABLE = frozenset({"modelunavailable", "model_not_found", "modelnotfound", "overloaded_error", "unavailable"})
+_TIMEOUT = frozenset({"requesttimeout", "deadline_exceeded"})
 _MODERATION_TEXT = ("inappropriate content", "data_inspection_failed", "datainspectionfailed")
 _BILLING_TEXT = ("insufficient_user_quota", "额度不足", "欠费", "arrearage")
 
 _REQUEST_ID = re.compile(r"\s*[(（]\s*request id:\s*([^)）]*)[)）]", re.IGNORECASE)
 _SECRETS = re.compile(r"(sk-[A-Za-z0-9_\-]{4})[A-Za-z0-9_\-]+|(Bearer\s+)\S+")
-_REQUEST_ID_HEADERS = ("x-request-id", "x-dashscope-request-id", "x-oneapi-request-id", "x-generation-id")
+_REQUEST_ID_HEADERS = ("x-request-id", "x-dashscope-request-id", "x-oneapi-request-id", "x-generation-id",
+                        "request-id")
 
 
 class ProviderError(Exception):
@@ -121,12 +129,13 @@ class _Fields:
     type: str | None = None
     message: str = ""
     request_id: str | None = None
-    code_status: int | None = None  # OpenRouter puts the HTTP status in error.code
+    code_status: int | None = None  # OpenRouter and Gemini put the HTTP status in error.code
+    status: str | None = None  # Gemini's canonical status ("RESOURCE_EXHAUSTED")
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
     def tokens(self) -> set[str]:
-        return {t.lower() for t in (self.code, self.type) if t}
+        return {t.lower() for t in (self.code, self.type, self.status) if t}
 
 
 def error_from_response(status: int, headers: Mapping[str, str], body: bytes) -> ProviderError:
@@ -163,6 +172,8 @@ def parse_body(body: bytes) -> dict[str, Any] | None:
             payload = json.loads(candidate)
         except ValueError:
             continue
+        if isinstance(payload, list) and payload and isinstance(payload[0], dict):
+            payload = payload[0]  # Gemini's streamGenerateContent without alt=sse answers an array
         if isinstance(payload, dict):
             return payload
     return None
@@ -171,21 +182,33 @@ def parse_body(body: bytes) -> dict[str, Any] | None:
 def _fields(payload: Mapping[str, Any]) -> _Fields:
     error = payload.get("error")
     source: Mapping[str, Any] = error if isinstance(error, dict) else payload
-    code = source.get("code")
+    raw_code = code = source.get("code")
     message = source.get("message") or (error if isinstance(error, str) else None) or payload.get("detail") or ""
     if not isinstance(message, str):
         message = json.dumps(message, ensure_ascii=False)
     message, suffix_id = strip_request_id(message)
     request_id = payload.get("request_id") or source.get("request_id") or suffix_id
     metadata = source.get("metadata")
+    status = source.get("status") if isinstance(source.get("status"), str) else None
+    if status is not None and isinstance(raw_code, int):
+        # Gemini: the integer code is the HTTP status; the reason (API_KEY_INVALID) says more.
+        code = _detail_reason(source.get("details")) or status
     return _Fields(
         code=None if code is None else str(code),
         type=source.get("type") if isinstance(source.get("type"), str) else None,
         message=message,
         request_id=str(request_id) if request_id else None,
-        code_status=code if isinstance(code, int) and not isinstance(code, bool) else None,
+        code_status=raw_code if isinstance(raw_code, int) and not isinstance(raw_code, bool) else None,
+        status=status,
         metadata=metadata if isinstance(metadata, dict) else {},
     )
+
+
+def _detail_reason(details: Any) -> str | None:
+    for detail in details if isinstance(details, list) else ():
+        if isinstance(detail, dict) and isinstance(detail.get("reason"), str):
+            return detail["reason"]
+    return None
 
 
 def _build(fields: _Fields, status: int | None, retry_after: float | None) -> ProviderError:
@@ -211,7 +234,7 @@ def _classify(f: _Fields, http_status: int | None) -> tuple[str, str | None, boo
         return "auth", _FORBIDDEN, False
     if status == 429 or tokens & _RATE:
         return "rate_limit", None, True
-    if status == 408 or "requesttimeout" in tokens:
+    if status == 408 or tokens & _TIMEOUT:
         return "timeout", None, True
     if status == 503 or tokens & _UNAVAILABLE:
         # A model missing from a 404 is configuration; from a relay's 503 it is "no channel right now".

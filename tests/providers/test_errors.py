@@ -193,3 +193,50 @@ def test_it_has_a_chinese_message_for_every_kind():
 
 def _chinese(text: str) -> bool:
     return bool(re.search(r"[\u4e00-\u9fff]", text)) and not re.search(r"[a-z]{4,}", text.replace("API", ""))
+
+
+def _anthropic(type_: str, message: str = "m") -> bytes:
+    return json.dumps({"type": "error", "error": {"type": type_, "message": message}}).encode()
+
+
+def _google(code: int, status: str, message: str = "m") -> bytes:
+    return json.dumps({"error": {"code": code, "message": message, "status": status}}).encode()
+
+
+@pytest.mark.parametrize(
+    "status, body, kind, retryable",
+    [
+        (400, _anthropic("invalid_request_error", "max_tokens: Field required"), "bad_request", False),
+        (401, _anthropic("authentication_error"), "auth", False),
+        (402, _anthropic("billing_error"), "billing", False),
+        (403, _anthropic("permission_error"), "auth", False),
+        (404, _anthropic("not_found_error"), "bad_request", False),
+        (429, _anthropic("rate_limit_error"), "rate_limit", True),
+        (500, _anthropic("api_error"), "upstream", True),
+        (529, _anthropic("overloaded_error", "Overloaded"), "unavailable", True),
+        (400, _google(400, "INVALID_ARGUMENT"), "bad_request", False),
+        (400, _google(400, "FAILED_PRECONDITION", "User location is not supported"), "bad_request", False),
+        (403, _google(403, "PERMISSION_DENIED"), "auth", False),
+        (404, _google(404, "NOT_FOUND", "models/gemini-9 is not found"), "bad_request", False),
+        (429, _google(429, "RESOURCE_EXHAUSTED"), "rate_limit", True),
+        (500, _google(500, "INTERNAL"), "upstream", True),
+        (503, _google(503, "UNAVAILABLE", "The model is overloaded."), "unavailable", True),
+        (504, _google(504, "DEADLINE_EXCEEDED"), "timeout", True),
+    ],
+)
+def test_it_classifies_anthropic_and_gemini_error_bodies(status, body, kind, retryable):
+    error = error_from_response(status, {"request-id": "req_01"}, body)
+    assert (error.kind, error.retryable, error.status, error.request_id) == (kind, retryable, status, "req_01")
+
+
+@pytest.mark.parametrize(
+    "payload, kind",
+    [
+        ({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}, "unavailable"),
+        ({"type": "error", "error": {"type": "api_error", "message": "Internal server error"}}, "upstream"),
+        ({"error": {"code": 429, "message": "Quota exceeded", "status": "RESOURCE_EXHAUSTED"}}, "rate_limit"),
+    ],
+)
+def test_it_classifies_their_errors_inside_a_stream(payload, kind):
+    error = error_from_payload(payload)
+    assert error.kind == kind and error.retryable
