@@ -12,7 +12,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import ApiCredential, CredentialKind, CredentialRegion, CredentialStatus, User
-from chat.providers import keycheck
+from chat.providers import credit, keycheck
 from guyue.lib.netguard import AddressGuard, UnresolvableHost, UnsafeURL, check_public_url
 
 logger = logging.getLogger(__name__)
@@ -75,6 +75,8 @@ def credential_validate(credential: ApiCredential) -> ApiCredential:
         credential.listed_models = result.models
     credential.save(update_fields=["status", "last_error", "validated_at", "listed_models", "updated_at"])
     logger.info("credential %s checked: %s", credential.pk, status)
+    if status == CredentialStatus.VALID:  # remaining credit, where the provider reports it (never fails)
+        credit.credit_refresh(credential, timeout=settings.KEYCHECK_TIMEOUT, guard=credential_guard(credential))
     return credential
 
 

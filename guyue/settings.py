@@ -185,6 +185,12 @@ JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)  # claims before a job that ke
 JOB_KEEP_DAYS = env_float("JOB_KEEP_DAYS", 7.0)  # ended jobs are deleted after this long
 REPLY_MAX_TOKENS = env_int("REPLY_MAX_TOKENS", 2048)
 KEYCHECK_TIMEOUT = float(env_int("KEYCHECK_TIMEOUT", 10))
+# 历史知识库: "auto" re-ranks the entries through the connection's reranker when it offers one (its
+# rerank model is set), "off" keeps the local bigram ranking (docs/tools.md, docs/BENCHMARKS.md).
+KNOWLEDGE_RERANK = env_str("KNOWLEDGE_RERANK", "auto")
+if KNOWLEDGE_RERANK not in ("auto", "off"):
+    raise ImproperlyConfigured("KNOWLEDGE_RERANK must be auto or off")
+KNOWLEDGE_RERANK_TIMEOUT = env_float("KNOWLEDGE_RERANK_TIMEOUT", 5.0)  # seconds; past it the local order is used
 KEYCHECK_LIMIT_PER_10_MINUTES = env_int("KEYCHECK_LIMIT_PER_10_MINUTES", 20)
 # host or host:port entries a *user's* base URL may use even though they resolve to private
 # addresses (guyue/lib/netguard.py; those calls ignore HTTP(S)_PROXY).

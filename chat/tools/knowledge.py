@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+
+from django.conf import settings
 from django.db.models import Q
 
+from accounts.services import credential_guard, credential_resolve
 from chat.citations import ref_of
+from chat.providers.rerank import RerankError, rerank
 from chat.recall.tokens import index_text, query_terms
 from chat.tools.registry import Tool, ToolContext, ToolResult, UserText, register
 from personas.models import KnowledgeEntry
+
+logger = logging.getLogger(__name__)
 
 TOP = 3
 CONTENT_CHARS = 300
 # Curator-written: how the figure marks what it took from an entry (chat/citations.py turns the id
 # into a mark; the label shown comes from the entry, whatever the model writes).
 CITE_HINT = "回答中用到某条记载时，在用到它的那句话末尾写上它的编号，如〔K12〕；没有用到的不写，不要自造编号。"
+RERANK_CANDIDATES = 50  # a figure has about 15-20 entries and its era a few: all of them go
+RERANK_DOCUMENT_CHARS = 600
 
 
 def _score(query: str, entry: KnowledgeEntry) -> int:
@@ -29,17 +38,47 @@ def _score(query: str, entry: KnowledgeEntry) -> int:
     return score
 
 
-def search_knowledge(persona, query: str, limit: int = TOP) -> list[KnowledgeEntry]:
+def _candidates(persona, query: str) -> list[tuple[int, KnowledgeEntry]]:
+    """Every enabled entry of the figure and its era with its local score, best first."""
     entries = KnowledgeEntry.objects.filter(enabled=True).filter(Q(persona=persona) | Q(persona__isnull=True,
                                                                                        dynasty=persona.dynasty))
-    scored = [(score, entry) for entry in entries if (score := _score(query, entry)) > 0]
+    scored = [(_score(query, entry), entry) for entry in entries]
     scored.sort(key=lambda pair: (-pair[0], pair[1].persona_id is None, pair[1].order, pair[1].pk))
-    return [entry for _, entry in scored[:limit]]
+    return scored
+
+
+def _document(entry: KnowledgeEntry) -> str:
+    return f"{entry.title}\n{entry.content}"[:RERANK_DOCUMENT_CHARS]
+
+
+def _reranked(credential, query: str, entries: list[KnowledgeEntry], limit: int) -> list[KnowledgeEntry]:
+    """The connection's reranker's choice among `entries`; RerankError when it has none to give."""
+    pairs = rerank(base_url=credential.effective_base_url(), api_key=credential.api_key,
+                   model=credential.model_for("rerank"), query=query, documents=[_document(e) for e in entries],
+                   top_n=limit, timeout=settings.KNOWLEDGE_RERANK_TIMEOUT, guard=credential_guard(credential))
+    return [entries[index] for index, score in pairs if score > 0]  # 0 or less: the reranker says unrelated
+
+
+def search_knowledge(persona, query: str, limit: int = TOP, credential=None) -> list[KnowledgeEntry]:
+    """Up to `limit` entries for `query`: ranked by the connection's reranker (over all the figure's and
+    its era's entries) when it offers one and KNOWLEDGE_RERANK is "auto", else (and whenever the
+    reranker fails) by shared bigrams."""
+    scored = _candidates(persona, query)
+    local = [entry for score, entry in scored if score > 0][:limit]
+    # No entry shares even a character with the question: the base has nothing on it, and a reranker
+    # (which always ranks something first) would only hide that, so no call is made.
+    if not local or settings.KNOWLEDGE_RERANK != "auto" or credential is None or not credential.offers("rerank"):
+        return local
+    try:
+        return _reranked(credential, query, [entry for _, entry in scored[:RERANK_CANDIDATES]], limit)
+    except RerankError as exc:
+        logger.warning("rerank failed for credential %s, local order kept: %s", credential.pk, exc)
+        return local
 
 
 def _history(context: ToolContext, args: dict) -> ToolResult:
     query = args["query"]
-    found = search_knowledge(context.persona, query)
+    found = search_knowledge(context.persona, query, credential=credential_resolve(context.user))
     if not found:
         return ToolResult(True, {"查询": UserText(query), "结果": [], "提示": "知识库中没有相关记载。不要编造史实；可坦言史书未载，或只谈确知之事。"},
                           f"「{query}」：知识库中没有相关记载")
