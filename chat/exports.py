@@ -8,6 +8,7 @@ import json
 from django.utils import timezone
 
 from chat.bubbles import error_explanation
+from chat.citations import Citation, citable, citations_for, plain_marks
 from chat.models import Conversation, Message
 from chat.scenes import speaker_of
 from chat.tree import Node, Tree
@@ -52,16 +53,28 @@ def _speaker(message: Message, conversation: Conversation) -> str:
     return speaker_of(message, conversation).name if message.role == Message.Role.ASSISTANT else "我"
 
 
-def _message_lines(message: Message, conversation: Conversation) -> list[str]:
-    lines = [f"**{_speaker(message, conversation)}**: {message.content}".rstrip(), ""]
+def _cited(messages: list[Message]) -> dict[int, Citation]:
+    return citations_for(m.content for m in messages if m.role == Message.Role.ASSISTANT)
+
+
+def _text(message: Message, conversation: Conversation, cited: dict[int, Citation]) -> str:
+    """The words as the page shows them: a figure's source ids become 〔史载·《书》·篇〕 (chat/citations.py)."""
+    if message.role != Message.Role.ASSISTANT:
+        return message.content
+    return plain_marks(message.content, citable(cited, speaker_of(message, conversation)))
+
+
+def _message_lines(message: Message, conversation: Conversation, cited: dict[int, Citation]) -> list[str]:
+    lines = [f"**{_speaker(message, conversation)}**: {_text(message, conversation, cited)}".rstrip(), ""]
     note = _status_note(message)
     return lines + [note, ""] if note else lines
 
 
 def branch_markdown(conversation: Conversation, messages: list[Message]) -> str:
     lines = [*_header(conversation), "", "---", ""]
+    cited = _cited(messages)
     for message in messages:
-        lines += _message_lines(message, conversation)
+        lines += _message_lines(message, conversation, cited)
     return "\n".join(lines)
 
 
@@ -80,6 +93,7 @@ def tree_markdown(conversation: Conversation, messages: list[Message]) -> str:
         leaves.remove(conversation.active_leaf_id)
         leaves.insert(0, conversation.active_leaf_id)
     lines = [*_header(conversation), f"- 分支：共 {len(leaves)} 条", ""]
+    cited = _cited(messages)
     written: list[list[int]] = []
     for number, leaf in enumerate(leaves, start=1):
         path = tree.path_to(leaf)
@@ -96,16 +110,16 @@ def tree_markdown(conversation: Conversation, messages: list[Message]) -> str:
             lines += [f"*前 {shared} 条同分支 {source}（至{_speaker(fork, conversation)}：「{excerpt(fork.content)}」），"
                       "此后：*", ""]
         for pk in path[shared:]:
-            lines += _message_lines(by_id[pk], conversation)
+            lines += _message_lines(by_id[pk], conversation, cited)
         written.append(path)
     return "\n".join(lines)
 
 
-def _row(message: Message, conversation: Conversation) -> dict:
+def _row(message: Message, conversation: Conversation, cited: dict[int, Citation]) -> dict:
     return {
         "id": message.pk, "parent_id": message.parent_id, "role": message.role,
         "speaker": speaker_of(message, conversation).name if message.role == Message.Role.ASSISTANT else None,
-        "content": message.content, "status": message.status, "error_kind": message.error_kind,
+        "content": _text(message, conversation, cited), "status": message.status, "error_kind": message.error_kind,
         "model": message.model, "created_at": message.created_at.isoformat(),
         # The shown branch is root → this message; a reader rebuilds it from the parent ids.
         "active_leaf": message.pk == conversation.active_leaf_id,
@@ -115,7 +129,8 @@ def _row(message: Message, conversation: Conversation) -> dict:
 def messages_jsonl(conversation: Conversation, messages: list[Message]) -> str:
     """One object per message, in the order given (a branch root first, or the tree by id, so a
     parent always comes before its children)."""
-    return "".join(json.dumps(_row(m, conversation), ensure_ascii=False) + "\n" for m in messages)
+    cited = _cited(messages)
+    return "".join(json.dumps(_row(m, conversation, cited), ensure_ascii=False) + "\n" for m in messages)
 
 
 def export_filename(conversation: Conversation, extension: str, *, tree: bool = False) -> str:

@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from chat import durable, exports, selectors
+from chat.citations import Citation, citable, citations_for
 from chat.models import Conversation, Message
 from chat.rendering import render_markdown
 from chat.scenes import speaker_of
@@ -71,7 +72,7 @@ def revoke(request: HttpRequest, pk: int, link_id: int) -> HttpResponse:
     return _panel(request, conversation, share_revoked=True)
 
 
-def _shared_item(message: Message, conversation: Conversation) -> dict:
+def _shared_item(message: Message, conversation: Conversation, cited: dict[int, Citation]) -> dict:
     is_assistant = message.role == Message.Role.ASSISTANT
     return {
         "is_assistant": is_assistant,
@@ -80,7 +81,8 @@ def _shared_item(message: Message, conversation: Conversation) -> dict:
         "speaker": speaker_of(message, conversation) if is_assistant else None,
         # Model text is untrusted: only render_markdown's nh3 output is marked safe; the user's
         # words are escaped.
-        "body": mark_safe(render_markdown(message.content) if is_assistant
+        "body": mark_safe(render_markdown(message.content, citable(cited, speaker_of(message, conversation)))
+                          if is_assistant
                           else linebreaks(message.content, autoescape=True)),
     }
 
@@ -92,9 +94,10 @@ def shared(request: HttpRequest, token: str) -> HttpResponse:
     link = shares.get_shared(token)
     conversation = link.conversation
     messages = [m for m in shares.branch_to(conversation, link.leaf_id) if m.content]
+    cited = citations_for(m.content for m in messages if m.role == Message.Role.ASSISTANT)
     context = {
         "persona": conversation.persona, "partner": conversation.partner, "life_stage": conversation.life_stage,
-        "items": [_shared_item(m, conversation) for m in messages], "shared_at": link.created_at,
+        "items": [_shared_item(m, conversation, cited) for m in messages], "shared_at": link.created_at,
     }
     response = render(request, SHARED, context)
     response["X-Robots-Tag"] = "noindex, nofollow"

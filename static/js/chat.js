@@ -124,6 +124,7 @@
     penAt = performance.now();
     sentence = "";
     announcer.textContent = "";
+    if (window.guyueCite) window.guyueCite.reset();
     scrollDown(true);
   }
 
@@ -153,7 +154,9 @@
     penAt = Math.max(penAt, now);
     let para = body.lastElementChild;
     if (!para || !para.classList.contains("stream-para")) para = newPara(body);
-    for (const ch of chars) {
+    const cite = window.guyueCite;
+    for (const ch of cite ? chars.flatMap((c) => cite.feed(c)) : chars) {
+      if (typeof ch !== "string") { para.append(ch); continue; } // a source mark (cite.js)
       const span = document.createElement("span");
       span.className = "ink";
       if (!calm.matches) span.style.animationDelay = `${Math.round(penAt - now)}ms`;
@@ -246,6 +249,7 @@
     tool(frame) {
       // A tool card (server-rendered, escaped) goes above the text of the reply being written.
       if (!streamBubble) return;
+      if (window.guyueCite) window.guyueCite.add(frame.sources); // the entries the reply may now cite
       streamBubble.insertBefore(fromHtml(frame.html), streamBubble.querySelector(".streaming-text"));
     },
     title(frame) {
