@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from chat.providers.chat import get_client
 from chat.providers.errors import ProviderError, error_from_response
 from chat.speech_input.formats import AudioFormat
 from guyue.lib import netguard
@@ -39,10 +40,11 @@ async def transcribe(target: Transcriber, audio: bytes, fmt: AudioFormat, *, lan
     files = {"file": (f"recording.{fmt.name}", audio, fmt.mime)}
     data = {"model": target.model, "language": language, "response_format": "json"}
     headers = {"Authorization": f"Bearer {target.api_key.strip()}"}
+    # The chat's pool (one per event loop and guard): a new client would build an SSL context per call.
+    http = get_client(target.guard)
     try:
-        async with netguard.async_client(target.guard, timeout=timeout) as http:
-            response = await http.post(target.base_url.rstrip("/") + "/audio/transcriptions",
-                                       files=files, data=data, headers=headers)
+        response = await http.post(target.base_url.rstrip("/") + "/audio/transcriptions",
+                                   files=files, data=data, headers=headers, timeout=timeout)
     except httpx.TimeoutException:
         raise TranscriptionError(TIMEOUT) from None
     except (httpx.InvalidURL, httpx.UnsupportedProtocol):
