@@ -7,7 +7,7 @@ MANAGE := $(BIN)/python manage.py
 # Defined before the first rule that names it (a prerequisite list is expanded when it is read).
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run serve test lint guard-model test-real-model setup test-setup browser postgres redis nginx check-migrations clean css css-check fonts lighthouse messages
+.PHONY: run serve test lint guard-model test-real-model setup test-setup browser audio postgres redis nginx check-migrations clean css css-check fonts lighthouse messages
 
 # The site and the worker (image and background jobs) together; Ctrl-C (or the end of daphne) stops both.
 run: setup
@@ -60,11 +60,15 @@ setup: $(VENV)/.installed .env
 	$(MANAGE) envcredentials --check
 	$(MANAGE) collectstatic --noinput --verbosity 0
 
-test-setup: setup $(VENV)/.installed-test browser postgres redis nginx $(NODE_STAMP)
+test-setup: setup $(VENV)/.installed-test browser postgres redis nginx audio $(NODE_STAMP)
 
 # Browser tests drive Debian's Chromium (Playwright never downloads a browser here).
 browser:
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+
+# The dictation browser test plays a wav spoken by espeak-ng into Chromium's fake microphone (sox as a fallback).
+audio:
+	@test -x /usr/bin/espeak-ng -a -x /usr/bin/sox || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng sox >/dev/null; }
 
 # The PostgreSQL tests start a throwaway server from Debian's postgresql package.
 postgres:

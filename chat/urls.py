@@ -3,6 +3,7 @@ from django.urls import path
 from chat import memory_views, search_views, views
 from chat.images import views as images
 from chat.sharing import views as sharing
+from chat.speech_input import views as speech_input
 
 app_name = "chat"
 
@@ -14,6 +15,7 @@ urlpatterns = [
     path("<int:pk>/switch/<int:message_id>/", views.switch, name="switch"),
     path("<int:pk>/open/<int:message_id>/", search_views.open_message, name="open_message"),
     path("search/", search_views.search_page, name="search"),
+    path("dictation/", speech_input.transcribe, name="dictation"),
     path("<int:pk>/rename/", views.rename, name="rename"),
     path("<int:pk>/archive/", views.archive, name="archive"),
     path("<int:pk>/delete/", views.delete, name="delete"),

@@ -213,6 +213,14 @@ IMAGE_WORKER_STALE_SECONDS = env_int("IMAGE_WORKER_STALE_SECONDS", 30)  # a clai
 IMAGE_DOWNLOAD_ALLOWED_HOSTS = env_list("IMAGE_DOWNLOAD_ALLOWED_HOSTS", [".aliyuncs.com"])
 IMAGE_MAX_BYTES = env_int("IMAGE_MAX_BYTES", 20 * 1024 * 1024)
 
+# --- Voice input (docs/voice-input.md) --------------------------------------------------------
+# Keep DICTATION_MAX_BYTES at or under FILE_UPLOAD_MAX_MEMORY_SIZE (2.5 MB): Django's ASGI handler
+# holds a request body that size in memory and spools a larger one to an (unlinked) temporary file.
+DICTATION_MAX_BYTES = env_int("DICTATION_MAX_BYTES", 2 * 1024 * 1024)
+DICTATION_MAX_SECONDS = env_int("DICTATION_MAX_SECONDS", 60)
+DICTATION_LIMIT_PER_MINUTE = env_int("DICTATION_LIMIT_PER_MINUTE", 10)
+DICTATION_TIMEOUT = float(env_int("DICTATION_TIMEOUT", 60))  # seconds for the upstream to answer
+
 # --- Locale -----------------------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文")]
