@@ -7,7 +7,6 @@ the entry itself, never from the model; an id that names no entry the speaker ma
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -70,7 +69,9 @@ def citations_for(texts: Iterable[str]) -> dict[int, Citation]:
 
 def tool_sources(data: dict, speaker: Persona) -> dict[str, dict]:
     """{"K12": payload} for the entries a tool result hands the model (labels read from the entries)."""
-    found = citations_for([json.dumps(data, ensure_ascii=False)])
+    items = data.get("结果") if isinstance(data, dict) else None
+    refs = [item.get("编号", "") for item in items or [] if isinstance(item, dict)]
+    found = citations_for(f"〔{ref}〕" for ref in refs if isinstance(ref, str))
     return {f"K{ref}": citation.payload() for ref, citation in citable(found, speaker).items()}
 
 
