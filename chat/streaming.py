@@ -47,7 +47,8 @@ from chat.tools.registry import ToolContext
 from chat.tools.runner import ToolRequest, ToolSession, render_card
 from chat.userpersona import user_persona_rows, user_persona_text
 from guyue.lib.netguard import UnsafeURL, check_public_url
-from personas.models import Persona
+from personas.models import FigureRelation, Persona
+from personas.relations import relation_of
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +126,9 @@ def key_rejected(error: ProviderError) -> bool:
     return error.kind == "auth" and (error.status == 401 or (error.code or "").lower() in INVALID_KEY_CODES)
 
 
-def output_guard_for(conversation: Conversation, persona: Persona, life_stage, partner: Persona | None) -> OutputGuard:
-    secret = confidential_text(persona, life_stage, conversation.style_preset, conversation.canary, partner)
+def output_guard_for(conversation: Conversation, persona: Persona, life_stage, partner: Persona | None,
+                     relation: FigureRelation | None = None) -> OutputGuard:
+    secret = confidential_text(persona, life_stage, conversation.style_preset, conversation.canary, partner, relation)
     return output_guard(persona, canary=conversation.canary, confidential=secret,
                         cutoff_year=knowledge_cutoff(persona, life_stage), holdback=settings.OUTPUT_GUARD_HOLDBACK)
 
@@ -177,6 +179,7 @@ class ReplyRun:
         self.user, self.conversation, self.parent, self.branch, self.send = user, conversation, parent, branch, send
         self.speaker = speaker or conversation.persona
         self.partner = other_figure(conversation, self.speaker)
+        self.relation: FigureRelation | None = None  # read in the first trip, in a scene
         self.life_stage = conversation.life_stage if self.speaker.pk == conversation.persona_id else None
         self.question = next(m for m in reversed(branch) if m.role == Message.Role.USER)
         self.announce = announce
@@ -307,6 +310,8 @@ class ReplyRun:
                 title_fallback(self.conversation, self.branch)
             return self._save_sync(result, "")
         result.model, result.provider = config.model, config.kind
+        if self.partner is not None:
+            self.relation = relation_of(self.speaker, self.partner)
         self._fresh_summary()
         self.recalled, self.preferences, self.user_persona = self._recall()
         self.reply = services.reply_begin(
@@ -395,7 +400,7 @@ class ReplyRun:
         else:  # a scene's second speaker: the question and the first figure's answer are both history
             turns, new_message = self.branch, ""
         return build_prompt(PromptInputs(
-            persona=self.speaker, partner=self.partner, life_stage=self.life_stage, style=conversation.style_preset,
+            persona=self.speaker, partner=self.partner, partner_relation=self.relation, life_stage=self.life_stage, style=conversation.style_preset,
             turns=turns_from_messages(turns, persona=conversation.persona, partner=conversation.partner),
             new_message=new_message, summary=summary_for(conversation, self.branch), canary=conversation.canary,
             memories=self.recalled.memories, exchanges=self.recalled.exchanges, preferences=self.preferences,
@@ -405,7 +410,7 @@ class ReplyRun:
         )).messages
 
     def _output_guard(self) -> OutputGuard:
-        return output_guard_for(self.conversation, self.speaker, self.life_stage, self.partner)
+        return output_guard_for(self.conversation, self.speaker, self.life_stage, self.partner, self.relation)
 
     def _queue_background(self, reply: Message) -> None:
         """Fold older turns into the rolling summary, pick out memories, name the conversation: jobs for

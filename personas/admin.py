@@ -36,6 +36,7 @@ from personas.cards import CardError, card_as_v2, persona_to_card
 from personas.models import (
     SIGNATURE_CATEGORIES,
     Dynasty,
+    FigureRelation,
     KnowledgeEntry,
     LifeStage,
     Persona,
@@ -94,6 +95,14 @@ class KnowledgeEntryInline(admin.StackedInline):
 class ScreenPortrayalInline(admin.StackedInline):
     model = ScreenPortrayal
     extra = 0
+
+
+class FigureRelationInline(admin.StackedInline):
+    model = FigureRelation
+    fk_name = "figure"
+    extra = 0
+    autocomplete_fields = ("other",)
+    fields = (("other", "kind", "since_year"), "note", "source")
 
 
 class PersonaProbeInline(admin.TabularInline):
@@ -229,7 +238,7 @@ class PersonaAdmin(admin.ModelAdmin):
     list_display = ("name", "nickname", "dynasty", "lifespan", "published", "updated_at")
     list_filter = ("dynasty", "published")
     search_fields = ("name", "nickname", "slug", "description")
-    inlines = (LifeStageInline, KnowledgeEntryInline, ScreenPortrayalInline, PersonaProbeInline)
+    inlines = (LifeStageInline, KnowledgeEntryInline, ScreenPortrayalInline, FigureRelationInline, PersonaProbeInline)
     actions = ("export_cards", "export_card_pngs")
     fieldsets = (
         (None, {"fields": ("name", "nickname", "slug", "dynasty", ("birth_year", "death_year"), "portrait", "published")}),

@@ -213,6 +213,39 @@ class ScreenPortrayal(models.Model):
         return f"{self.production}（{self.year or '年份不详'}）"
 
 
+class RelationKind(models.TextChoices):
+    KNEW = "knew", "相识交往"
+    KIN = "kin", "亲属姻亲"
+    RIVALS = "rivals", "同时代的对手"
+    CONTEMPORARIES = "contemporaries", "同时代，未曾谋面"
+    READ = "read", "读过其作品、知其事迹"
+
+
+class FigureRelation(models.Model):
+    """What the record says one figure knew of another, from the first figure's side (docs/relations.md).
+    Without a row, what a figure may know of another follows from their years alone."""
+
+    figure = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="relations", verbose_name="人物")
+    other = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="+", verbose_name="对方")
+    kind = models.CharField("关系", max_length=20, choices=RelationKind.choices)
+    note = models.TextField("说明", help_text="从此人物的角度写，一两句，只写史料所载")
+    since_year = models.IntegerField("始于", null=True, blank=True,
+                                     help_text="二人相识或此人物读到对方作品的年份；人生阶段早于此年时视为尚不相识")
+    source = models.CharField("出处", max_length=150, blank=True)
+
+    class Meta:
+        verbose_name = "人物关系"
+        verbose_name_plural = "人物关系"
+        ordering = ["figure", "other"]
+        constraints = [
+            models.UniqueConstraint(fields=["figure", "other"], name="one_relation_per_pair"),
+            models.CheckConstraint(condition=~models.Q(figure=models.F("other")), name="relation_not_to_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.figure} → {self.other}：{self.get_kind_display()}"
+
+
 class StylePreset(models.Model):
     slug = models.SlugField("标识", unique=True)
     name = models.CharField("名称", max_length=40)

@@ -11,7 +11,16 @@ from django.db import transaction
 from django.db.models import Q
 
 from personas.cards import CardError, ParsedCard, card_parse
-from personas.models import Dynasty, EpistemicLabel, KnowledgeEntry, Persona, SeedRecord, StylePreset
+from personas.models import (
+    Dynasty,
+    EpistemicLabel,
+    FigureRelation,
+    KnowledgeEntry,
+    Persona,
+    RelationKind,
+    SeedRecord,
+    StylePreset,
+)
 from personas.seedsync import Group, Step, group_plan, steps_apply
 
 SEED_DIR = Path(__file__).resolve().parent / "seed"
@@ -44,7 +53,13 @@ def seed_all() -> dict:
         styles = _style_rows(_load(path))
         counts["styles"] = len(styles)
         steps += group_plan(Group("style", "", list(StylePreset.objects.all()), attrgetter("slug")), styles)
-    return {**counts, "tally": steps_apply(steps)}
+    tally = steps_apply(steps)
+    if (path := SEED_DIR / "relations.json").exists():  # after the figures: they must exist to be related
+        relations = _relation_rows(_load(path))
+        counts["relations"] = len(relations)
+        rows = list(FigureRelation.objects.select_related("figure", "other"))
+        tally += steps_apply(group_plan(Group("relation", "", rows, _relation_key), relations))
+    return {**counts, "tally": tally}
 
 
 def figure_plan(parsed: ParsedCard, *, reset: bool = False) -> list[Step]:
@@ -96,6 +111,25 @@ def figure_reset(slug: str) -> Counter:
     if parsed is None:
         raise CardError(f"no seeded figure with slug {slug!r}")
     return steps_apply(figure_plan(parsed, reset=True))
+
+
+def _relation_key(relation: FigureRelation) -> str:
+    return f"{relation.figure.slug}>{relation.other.slug}"
+
+
+def _relation_rows(items: list[dict]) -> list[FigureRelation]:
+    """Rows of relations.json whose two figures exist (a curator may have renamed or removed one)."""
+    figures = {p.slug: p for p in Persona.objects.filter(slug__in={i[k] for i in items for k in ("figure", "other")})}
+    rows = []
+    for item in items:
+        if item.get("kind") not in RelationKind.values:
+            raise CardError(f"relations.json: {item.get('figure')}>{item.get('other')} 的关系类型无效")
+        figure, other = figures.get(item["figure"]), figures.get(item["other"])
+        if figure is None or other is None or figure == other:
+            continue
+        rows.append(FigureRelation(figure=figure, other=other, kind=item["kind"], note=item["note"],
+                                   since_year=item.get("since"), source=item.get("source") or ""))
+    return rows
 
 
 def _era_rows(items: list[dict]) -> list[KnowledgeEntry]:

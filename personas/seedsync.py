@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from django.db import models
 
 from personas.cards import PERSONA_CARD_FIELDS, CardError
-from personas.models import KnowledgeEntry, LifeStage, Persona, ScreenPortrayal, SeedRecord, StylePreset
+from personas.models import FigureRelation, KnowledgeEntry, LifeStage, Persona, ScreenPortrayal, SeedRecord, StylePreset
 
 # The values a seed file sets, per model: counters, timestamps, uploads and parent links are not.
 SEEDED_FIELDS: dict[type[models.Model], tuple[str, ...]] = {
@@ -29,6 +29,7 @@ SEEDED_FIELDS: dict[type[models.Model], tuple[str, ...]] = {
     ),
     ScreenPortrayal: ("production", "year", "actor", "depiction", "departures"),
     StylePreset: ("slug", "name", "description", "instructions", "examples", "order"),
+    FigureRelation: ("kind", "note", "since_year", "source"),
 }
 
 
