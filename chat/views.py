@@ -23,6 +23,8 @@ from chat.recall.memories import PREFERENCE_PRESETS
 from chat.scenes import speaker_of
 from chat.sharing.views import share_context
 from chat.tools import registry as tool_registry
+from chat.vision.checks import MAX_BYTES
+from chat.vision.services import images_by_message
 from personas.models import Persona
 
 PAGE = "chat/page.html"
@@ -36,7 +38,9 @@ def _bubbles(conversation: Conversation, before: int | None = None, reaching: in
         conversation, tree, before=before, limit=MESSAGES_PER_PAGE, reaching=reaching)
     durable.recover(window)  # a reply left streaming by a process that is gone shows as interrupted
     runs = selectors.tool_runs_by_message(window)
-    bubbles = [render_bubble(m, siblings=tree.siblings(m.pk), persona=speaker_of(m, conversation), tool_runs=runs.get(m.pk, ()))
+    images = images_by_message(window)
+    bubbles = [render_bubble(m, siblings=tree.siblings(m.pk), persona=speaker_of(m, conversation), tool_runs=runs.get(m.pk, ()),
+                             image=images.get(m.pk))
                for m in window]
     return {"bubbles": bubbles, "earlier_id": earlier_id, "earlier_count": earlier_count}
 
@@ -79,12 +83,15 @@ def start(request: HttpRequest, slug: str) -> HttpResponse:
 def page(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = selectors.get_conversation_for_user(request.user, pk)
     found = request.GET.get("message", "")  # a search hit: the window reaches back to it
+    credential = credential_resolve(request.user)
     context = {
         **_list_context(request, conversation),
         **_bubbles(conversation, reaching=int(found) if found.isdigit() else None),
         "figures": Persona.objects.published(),
         "settings_form": _settings_form(conversation),
-        "credential": credential_resolve(request.user),
+        "credential": credential,
+        "vision": credential is not None and credential.offers("vision"),  # the attach button (docs/vision.md)
+        "attach_max_bytes": MAX_BYTES,
         "max_chars": settings.MAX_MESSAGE_CHARS,
         "preference_form": preference_form_for(request.user, conversation.persona),
         "user_persona_form": user_persona_form_for(request.user, conversation.persona),
@@ -150,7 +157,7 @@ def bubble(request: HttpRequest, pk: int, message_id: int) -> HttpResponse:
     tree = selectors.conversation_tree(conversation)
     runs = selectors.tool_runs_by_message([message])
     return HttpResponse(render_bubble(message, siblings=tree.siblings(message.pk), persona=speaker_of(message, conversation),
-                                      tool_runs=runs.get(message.pk, ())))
+                                      tool_runs=runs.get(message.pk, ()), image=images_by_message([message]).get(message.pk)))
 
 
 @login_required
