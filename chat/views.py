@@ -24,7 +24,7 @@ from chat.scenes import speaker_of
 from chat.sharing.views import share_context
 from chat.tools import registry as tool_registry
 from chat.vision.checks import MAX_BYTES
-from chat.vision.services import images_by_message
+from chat.vision.services import images_by_message, shown_image
 from personas.models import Persona
 
 PAGE = "chat/page.html"
@@ -38,9 +38,8 @@ def _bubbles(conversation: Conversation, before: int | None = None, reaching: in
         conversation, tree, before=before, limit=MESSAGES_PER_PAGE, reaching=reaching)
     durable.recover(window)  # a reply left streaming by a process that is gone shows as interrupted
     runs = selectors.tool_runs_by_message(window)
-    images = images_by_message(window)
     bubbles = [render_bubble(m, siblings=tree.siblings(m.pk), persona=speaker_of(m, conversation), tool_runs=runs.get(m.pk, ()),
-                             image=images.get(m.pk))
+                             image=shown_image(m))
                for m in window]
     return {"bubbles": bubbles, "earlier_id": earlier_id, "earlier_count": earlier_count}
 

@@ -79,6 +79,14 @@ def file_url(image: MessageImage) -> str:
     return reverse("chat:attachment_file", args=[image.conversation_id, image.pk])
 
 
+def shown_image(message: Message) -> MessageImage | None:
+    """The picture of a message fetched with select_related("image") (no query of its own)."""
+    try:
+        return message.image
+    except MessageImage.DoesNotExist:
+        return None
+
+
 def data_url(image: MessageImage) -> str:
     """The stored JPEG as the data URL an image part carries (it is always a JPEG: see checks.py)."""
     with image.image.open("rb") as file:
