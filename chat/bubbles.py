@@ -16,6 +16,7 @@ from chat.citations import Citation, citable
 from chat.models import Message
 from chat.rendering import has_vertical_text, render_markdown
 from chat.tools.runner import render_card
+from chat.vision.services import file_url
 from personas.models import Persona
 
 # Why a reply failed, for the person reading it. Kinds come from the streaming layer.
@@ -29,6 +30,7 @@ ERROR_EXPLANATIONS = {
     "upstream": "模型服务暂时出错。请稍后重新生成。",
     "bad_request": "模型服务没有接受这次请求，可能是模型名称或接口设置有误。请检查密钥设置。",
     "unavailable": "所选模型暂时不可用。请稍后再试，或在设置中更换模型。",
+    "no_vision": "当前密钥不支持识图，因此没有请人物看这幅图。请在设置中为密钥填写识图模型，再重新生成。",
     "interrupted": "回答中途断开，以上是已经写下的部分。可以续写或重新生成。",
     "internal": "本站内部出错，回答没有完成。请稍后重新生成。",
 }
@@ -44,7 +46,7 @@ def can_continue(message: Message) -> bool:
     return (message.role == Message.Role.ASSISTANT and message.provider not in ("greeting", "guard")
             and message.parent_id is not None and message.status in UNFINISHED and bool(message.content))
 # These two are fixed on the key settings page, so the bubble links there.
-KEY_ERRORS = frozenset({"no_key", "auth"})
+KEY_ERRORS = frozenset({"no_key", "auth", "no_vision"})
 
 
 def error_explanation(error_kind: str) -> str:
@@ -78,7 +80,7 @@ def _explanation(message: Message) -> str:
     return error_explanation(message.error_kind) if message.status == Message.Status.ERROR else ""
 
 
-def render_bubble(message: Message, *, siblings: list[int], persona: Persona, tool_runs=(),
+def render_bubble(message: Message, *, siblings: list[int], persona: Persona, tool_runs=(), image=None,
                   citations: Mapping[int, Citation] | None = None) -> str:
     """`citations`: entries named in the text (chat.citations.citations_for); only those `persona` may
     cite become marks."""
@@ -103,11 +105,13 @@ def render_bubble(message: Message, *, siblings: list[int], persona: Persona, to
         # follows the saved text until it ends or is found interrupted.
         "is_streaming": message.status == Message.Status.STREAMING,
         "tool_cards": [mark_safe(render_card(run)) for run in tool_runs],  # its template escapes the data
+        "image": image,  # the picture the user showed with it (docs/vision.md)
+        "image_url": file_url(image) if image is not None else "",
     }
     return render_to_string("chat/_message.html", context)
 
 
-def message_payload(message: Message, *, siblings: list[int], persona: Persona, tool_runs=(),
+def message_payload(message: Message, *, siblings: list[int], persona: Persona, tool_runs=(), image=None,
                     citations: Mapping[int, Citation] | None = None) -> dict:
     """The `M` object of docs/websocket.md."""
     return {
@@ -116,5 +120,6 @@ def message_payload(message: Message, *, siblings: list[int], persona: Persona, 
         "role": message.role,
         "status": message.status,
         "error_kind": message.error_kind,
-        "html": render_bubble(message, siblings=siblings, persona=persona, tool_runs=tool_runs, citations=citations),
+        "html": render_bubble(message, siblings=siblings, persona=persona, tool_runs=tool_runs, image=image,
+                              citations=citations),
     }

@@ -25,6 +25,7 @@ from chat.selectors import branch_messages, conversation_tree
 from chat.streaming import ReplyRun
 from chat.tools.runner import ToolRequest, request_from
 from chat.tree import Tree
+from chat.vision.services import attachment_link, pending_attachment
 from guyue import ratelimit
 
 logger = logging.getLogger(__name__)
@@ -56,9 +57,9 @@ LOCK_SECONDS = 30
 LOCK_REFRESH_SECONDS = 10
 
 
-def message_payload_with_sources(message: Message, siblings: list[int], persona, tool_runs) -> dict:
+def message_payload_with_sources(message: Message, siblings: list[int], persona, tool_runs, image=None) -> dict:
     # One trip: the entries the reply cites (no query when it cites none) and its bubble.
-    return message_payload(message, siblings=siblings, persona=persona, tool_runs=tool_runs,
+    return message_payload(message, siblings=siblings, persona=persona, tool_runs=tool_runs, image=image,
                            citations=citations_for([message.content]))
 
 
@@ -85,6 +86,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.run: ReplyRun | None = None
         self.task: asyncio.Task | None = None
         self.lock_pending = False  # taken for a frame whose reply has not started yet
+        self.image = None  # the picture the last send showed (docs/vision.md)
         await self.channel_layer.group_add(conversation_group(self.conversation_id), self.channel_name)
         await self.accept()
 
@@ -181,6 +183,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         text = frame.text
         # Pure parsing, no queries: no thread hop on the send path.
         tool_request = request_from(text, button=frame.tool, allow_tools=frame.tools)
+        # A picture: the owner's own, chosen here and not yet sent (any other id is not found, nothing sent).
+        self.image = None
+        if frame.image_id is not None:
+            self.image = await database_sync_to_async(pending_attachment)(self.user, self.conversation, frame.image_id)
+            if self.image is None:
+                await self._refuse("not_found", "找不到这幅图，请重新选择图片。")
+                return
         if not await self._admit():
             return
         await self._refresh(frame.parent_id)
@@ -190,12 +199,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             # Checked here, saved by the reply in its one trip to the database before the call.
             question = services.user_message_new(conversation=self.conversation, text=text, parent=parent)
             await self._start(question, branch=[*self.branch, question], announce=True, speakers=speakers,
-                              tool_request=tool_request)
+                              tool_request=tool_request, image=self.image)
             return
         # A "记住……" message is saved first, for the memory it leaves.
-        user_message = await database_sync_to_async(services.message_add_user)(
-            conversation=self.conversation, text=text, parent=parent
-        )
+        user_message = await database_sync_to_async(self._save_user_message)(text, parent)
         try:
             memory = await database_sync_to_async(remember_from_message)(
                 owner=self.user, conversation=self.conversation, message=user_message
@@ -206,6 +213,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self._emit({"type": "memory_saved", "memory_id": memory.pk, "content": memory.content})
         await self._start(user_message, branch=[*self.branch, user_message], announce=True, speakers=speakers,
                           tool_request=tool_request)
+
+    def _save_user_message(self, text: str, parent: Message | None) -> Message:
+        message = services.message_add_user(conversation=self.conversation, text=text, parent=parent)
+        if self.image is not None:
+            attachment_link(image=self.image, message=message)
+        return message
 
     async def _edit(self, frame: Frame) -> None:
         original = await self._message(frame.message_id, Message.Role.USER)
@@ -295,7 +308,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         return [by_id[pk] for pk in ids]
 
     async def _start(self, parent: Message, *, branch: list[Message], announce: bool, speakers: list,
-                     tool_request: ToolRequest | None = None, prefix: str = "") -> None:
+                     tool_request: ToolRequest | None = None, prefix: str = "", image=None) -> None:
         self.send_frames = True
         if parent.pk is None:  # a new question: the reply saves it, then the page is shown it
             later = self._announce
@@ -306,7 +319,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             else:
                 self._add_to_tree(parent)
         # Tools serve the first figure's answer.
-        self.run = self._run_for(branch, speakers[0], tool_request, prefix=prefix, announce=later)
+        self.run = self._run_for(branch, speakers[0], tool_request, prefix=prefix, announce=later, image=image)
         self.task = asyncio.create_task(self._reply(branch, speakers))
         self.lock_pending = False  # the task releases it now
 
@@ -316,9 +329,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self._emit({"type": "message", "message": await self._payload(message)})
 
     def _run_for(self, branch: list[Message], speaker, tool_request: ToolRequest | None = None,
-                 prefix: str = "", announce=None) -> ReplyRun:
+                 prefix: str = "", announce=None, image=None) -> ReplyRun:
         return ReplyRun(user=self.user, conversation=self.conversation, parent=branch[-1], branch=branch,
-                        send=self._emit, speaker=speaker, tool_request=tool_request, prefix=prefix, announce=announce)
+                        send=self._emit, speaker=speaker, tool_request=tool_request, prefix=prefix, announce=announce,
+                        image=image)
 
     async def _hold_lock(self) -> None:
         while True:
@@ -355,7 +369,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def _payload(self, message: Message, tool_runs=()) -> dict:
         siblings = self.tree.siblings(message.pk)
         persona = speaker_of(message, self.conversation)
-        return await sync_to_async(message_payload_with_sources)(message, siblings, persona, tool_runs)
+        image = getattr(self, "image", None)  # the picture this socket's last send showed, once linked
+        image = image if image is not None and image.message_id == message.pk else None
+        return await sync_to_async(message_payload_with_sources)(message, siblings, persona, tool_runs, image)
 
     async def _emit(self, frame: dict) -> None:
         if frame["type"] not in SHARED_FRAMES:

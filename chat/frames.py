@@ -26,6 +26,7 @@ class Frame:
     tool: str | None = None
     tools: bool = False
     to: str | None = None
+    image_id: int | None = None  # a picture attached to a `send` (docs/vision.md)
 
 
 def _id(value, *, required: bool) -> int | None:
@@ -58,4 +59,5 @@ def parse_frame(content) -> Frame:
         tool=_optional(content, "tool", str) if kind == "send" else None,
         tools=bool(_optional(content, "tools", bool)) if kind == "send" else False,
         to=_optional(content, "to", str, ADDRESSEES) if kind in _NEEDS_TEXT else None,
+        image_id=_id(content.get("image_id"), required=False) if kind == "send" else None,
     )

@@ -234,6 +234,34 @@ class ToolRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.summary}"
+def attachment_upload_to(image: MessageImage, filename: str) -> str:
+    # Never under a public media prefix: served only by the owner-checked view (chat/vision/views.py).
+    return f"attachments/{image.owner_id}/{filename}"
+
+
+class MessageImage(models.Model):
+    """A picture the user shows the figure (docs/vision.md): checked and re-encoded as JPEG on upload,
+    pending (no message) until a sent message takes it, deleted with that message."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="images")
+    message = models.OneToOneField(Message, null=True, blank=True, on_delete=models.CASCADE, related_name="image")
+    image = models.FileField(upload_to=attachment_upload_to)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "消息图片"
+        verbose_name_plural = "消息图片"
+        indexes = [models.Index(fields=["owner", "message", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.width}×{self.height}"
+
+
 def image_upload_to(job: ImageJob, filename: str) -> str:
     # Never under a public media prefix: files are served by an owner-checked view (chat/images/views.py).
     return f"images/{job.owner_id}/{filename}"

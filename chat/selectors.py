@@ -62,7 +62,7 @@ def branch_window(conversation: Conversation, tree: Tree, *, before: int | None 
     if reaching in path[:start]:
         start = max(0, path.index(reaching) - 1)  # with the message before it, for context
     window = path[start:end]
-    by_id = conversation.messages.in_bulk(window)
+    by_id = conversation.messages.select_related("image").in_bulk(window)  # a shown picture, in the same query
     return [by_id[pk] for pk in window], (window[0] if start else None), start
 
 

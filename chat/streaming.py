@@ -24,7 +24,7 @@ from chat.guard.input import Verdict
 from chat.guard.output import OutputGuard
 from chat.guard.reply import ANSWERED, REPLACED, Ending, OutputGate, output_guard, screen, second_opinion, settle
 from chat.jobs import queue as jobs
-from chat.models import BackgroundJob, Conversation, Message, ToolRun
+from chat.models import BackgroundJob, Conversation, Message, MessageImage, ToolRun
 from chat.prompting import (
     PromptInputs,
     build_prompt,
@@ -46,6 +46,7 @@ from chat.titles import title_due, title_fallback
 from chat.tools.registry import ToolContext
 from chat.tools.runner import ToolRequest, ToolSession, render_card
 from chat.userpersona import user_persona_rows, user_persona_text
+from chat.vision.services import attachment_link, data_url, images_by_message
 from guyue.lib.netguard import UnsafeURL, check_public_url
 from personas.models import FigureRelation, Persona
 from personas.relations import relation_of
@@ -171,7 +172,7 @@ class ReplyRun:
 
     def __init__(self, *, user, conversation: Conversation, parent: Message, branch: list[Message], send: Send,
                  speaker: Persona | None = None, tool_request: ToolRequest | None = None, prefix: str = "",
-                 announce: Callable[[Message], Awaitable[None]] | None = None):
+                 announce: Callable[[Message], Awaitable[None]] | None = None, image: MessageImage | None = None):
         # `branch` ends with `parent`, where the reply attaches: the user's message, or in a scene the
         # other figure's reply to it. `question` is the user's message being answered either way. A new
         # question arrives unsaved: the reply saves it in its first trip to the database, before any
@@ -183,6 +184,9 @@ class ReplyRun:
         self.life_stage = conversation.life_stage if self.speaker.pk == conversation.persona_id else None
         self.question = next(m for m in reversed(branch) if m.role == Message.Role.USER)
         self.announce = announce
+        # A picture the new question shows, linked to it when it is saved (docs/vision.md); `shown` holds
+        # the pictures of the branch's user messages, read in the trip before the call.
+        self.image, self.shown, self.image_url = image, {}, ""
         self.started = False  # the reply_start frame has gone out
         self.queue: asyncio.Queue = asyncio.Queue()
         self.stopped = False
@@ -209,6 +213,8 @@ class ReplyRun:
     def _question_saved(self) -> None:
         if self.question.pk is None:
             services.user_message_save(conversation=self.conversation, message=self.question)
+        if self.image is not None and self.image.message_id is None:
+            attachment_link(image=self.image, message=self.question)
 
     async def _save_question(self) -> None:
         if self.question.pk is None:
@@ -299,11 +305,16 @@ class ReplyRun:
         if flag:
             services.message_flag(message=self.question, category=flag)
         quota_check(self.user)
+        self.shown = images_by_message(self.branch)
+        # Only the question being answered shows its picture; a scene's second figure hears of it.
+        image = self.shown.get(self.question.pk) if self.parent is self.question else None
         try:
             credential = credential_resolve(self.user)
-            config = provider_config(credential, persona=self.speaker) if credential else None
+            config = provider_config(credential, "vision" if image else "reply", self.speaker) if credential else None
         except UnsafeURL:
             credential, config, result.error_kind = None, None, "bad_request"
+        if config is not None and not config.model:  # a picture, and no vision model on the key: no call
+            config, result.error_kind = None, "no_vision"
         if config is None:
             result.status, result.error_kind = Message.Status.ERROR, result.error_kind or "no_key"
             if title_due(self.conversation, self.branch):  # no key: the first question names it, no call
@@ -312,6 +323,7 @@ class ReplyRun:
         result.model, result.provider = config.model, config.kind
         if self.partner is not None:
             self.relation = relation_of(self.speaker, self.partner)
+        self.image_url = data_url(image) if image else ""
         self._fresh_summary()
         self.recalled, self.preferences, self.user_persona = self._recall()
         self.reply = services.reply_begin(
@@ -400,13 +412,15 @@ class ReplyRun:
         else:  # a scene's second speaker: the question and the first figure's answer are both history
             turns, new_message = self.branch, ""
         return build_prompt(PromptInputs(
-            persona=self.speaker, partner=self.partner, partner_relation=self.relation, life_stage=self.life_stage, style=conversation.style_preset,
-            turns=turns_from_messages(turns, persona=conversation.persona, partner=conversation.partner),
+            persona=self.speaker, partner=self.partner, partner_relation=self.relation, life_stage=self.life_stage,
+            style=conversation.style_preset,
+            turns=turns_from_messages(turns, persona=conversation.persona, partner=conversation.partner,
+                                      images=self.shown),
             new_message=new_message, summary=summary_for(conversation, self.branch), canary=conversation.canary,
             memories=self.recalled.memories, exchanges=self.recalled.exchanges, preferences=self.preferences,
             user_persona=self.user_persona,
             guidance=guidance, budget_tokens=settings.PROMPT_TOKEN_BUDGET, request_tokens=settings.PROMPT_REQUEST_TOKENS, reply_max_tokens=settings.REPLY_MAX_TOKENS,
-            continue_from=self.prefix,
+            continue_from=self.prefix, image_url=self.image_url,
         )).messages
 
     def _output_guard(self) -> OutputGuard:

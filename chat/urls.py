@@ -4,6 +4,7 @@ from chat import memory_views, search_views, views
 from chat.images import views as images
 from chat.sharing import views as sharing
 from chat.speech_input import views as speech_input
+from chat.vision import views as vision
 
 app_name = "chat"
 
@@ -45,4 +46,6 @@ urlpatterns = [
     path("<int:pk>/images/<int:job_id>/", images.status, name="image_status"),
     path("<int:pk>/images/<int:job_id>/retry/", images.retry, name="image_retry"),
     path("<int:pk>/images/<int:job_id>/file/", images.image_file, name="image_file"),
+    path("<int:pk>/attachments/", vision.upload, name="attachment_create"),
+    path("<int:pk>/attachments/<int:image_id>/", vision.attachment_file, name="attachment_file"),
 ]

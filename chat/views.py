@@ -25,6 +25,8 @@ from chat.scenes import speaker_of
 from chat.sharing.views import share_context
 from chat.speech_input.services import dictation_offered
 from chat.tools import registry as tool_registry
+from chat.vision.checks import MAX_BYTES
+from chat.vision.services import images_by_message, shown_image
 from personas.models import Persona
 
 PAGE = "chat/page.html"
@@ -40,7 +42,7 @@ def _bubbles(conversation: Conversation, before: int | None = None, reaching: in
     runs = selectors.tool_runs_by_message(window)
     cited = citations_for(m.content for m in window if m.role == Message.Role.ASSISTANT)
     bubbles = [render_bubble(m, siblings=tree.siblings(m.pk), persona=speaker_of(m, conversation), tool_runs=runs.get(m.pk, ()),
-                             citations=cited)
+                             image=shown_image(m), citations=cited)
                for m in window]
     return {"bubbles": bubbles, "earlier_id": earlier_id, "earlier_count": earlier_count}
 
@@ -92,6 +94,8 @@ def page(request: HttpRequest, pk: int) -> HttpResponse:
         "credential": credential,
         "dictation_offered": dictation_offered(credential),
         "dictation_seconds": settings.DICTATION_MAX_SECONDS,
+        "vision": credential is not None and credential.offers("vision"),  # the attach button (docs/vision.md)
+        "attach_max_bytes": MAX_BYTES,
         "max_chars": settings.MAX_MESSAGE_CHARS,
         "preference_form": preference_form_for(request.user, conversation.persona),
         "user_persona_form": user_persona_form_for(request.user, conversation.persona),
@@ -157,7 +161,8 @@ def bubble(request: HttpRequest, pk: int, message_id: int) -> HttpResponse:
     tree = selectors.conversation_tree(conversation)
     runs = selectors.tool_runs_by_message([message])
     return HttpResponse(render_bubble(message, siblings=tree.siblings(message.pk), persona=speaker_of(message, conversation),
-                                      tool_runs=runs.get(message.pk, ()), citations=citations_for([message.content])))
+                                      tool_runs=runs.get(message.pk, ()), image=images_by_message([message]).get(message.pk),
+                                      citations=citations_for([message.content])))
 
 
 @login_required

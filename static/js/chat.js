@@ -227,7 +227,7 @@
   const handlers = {
     message(frame) {
       // Only a sent message empties the input; an edit leaves the draft there alone.
-      if (frame.message.role === "user" && awaiting === "send") input.value = "";
+      if (frame.message.role === "user" && awaiting === "send") { input.value = ""; window.guyueAttachment?.clear(); }
       awaiting = null;
       place(frame.message, null);
     },
@@ -294,6 +294,10 @@
     if (!text) { showNotice(tool ? "请先在输入框里写上要查、要画或要记的内容。" : "请输入要说的话。"); return; }
     if (!window.guyueFits(input)) { showNotice(`消息太长了，请控制在 ${input.dataset.maxChars} 字以内。`); return; }
     const extra = tool ? { tool } : (allowTools && allowTools.checked ? { tools: true } : {});
+    // A picture chosen with 附图 (vision.js) goes with this message.
+    const attachment = window.guyueAttachment;
+    if (attachment?.busy()) { showNotice("图片还在上传，请稍候。"); return; }
+    if (attachment?.id()) extra.image_id = attachment.id();
     if (send({ type: "send", text, parent_id: lastId(), ...addressee(), ...extra }) && allowTools) allowTools.checked = false;
   }
 

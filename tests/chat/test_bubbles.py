@@ -59,12 +59,12 @@ def test_an_error_reply_is_explained_in_chinese(kind):
     html = _render(_message(status="error", error_kind=kind, content=""))
     assert '<span class="badge badge-error">出错</span>' in html
     assert ERROR_EXPLANATIONS[kind] in html
-    assert (SETTINGS_URL in html) == (kind in {"no_key", "auth"})
+    assert (SETTINGS_URL in html) == (kind in {"no_key", "auth", "no_vision"})
 
 
 def test_every_kind_of_the_protocol_has_its_own_explanation():
     kinds = {"no_key", "auth", "billing", "rate_limit", "moderation", "timeout", "upstream", "bad_request",
-             "unavailable", "interrupted", "internal"}
+             "unavailable", "interrupted", "internal", "no_vision"}
     assert set(ERROR_EXPLANATIONS) == kinds
     assert len(set(ERROR_EXPLANATIONS.values())) == len(kinds)
 
