@@ -69,7 +69,7 @@ async def test_an_over_quota_message_is_kept_and_answered_with_a_notice(alice, c
     assert [r.pk for r in await replies(conversation)] == [spent.pk]  # no reply row, not even an error one
     # After the reply lock, one trip: the question saved and the quota read in it; then the lock is let go.
     after_lock = made[made.index("add") + 1:]
-    assert [t for t in after_lock if t != "message_payload"] in (["_begin"], ["_begin", "delete"]), made
+    assert [t for t in after_lock if not t.startswith("message_payload")] in (["_begin"], ["_begin", "delete"]), made
 
 
 async def test_regenerating_over_the_quota_calls_nothing(alice, conversation, credential, upstream, spent):
