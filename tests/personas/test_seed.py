@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -18,28 +19,60 @@ def seeded(db):
     return Persona.objects.prefetch_related("life_stages", "knowledge_entries", "portrayals")
 
 
+# The figures with film or television portrayals to describe (two at least each).
+SCREENED = {"li-bai", "du-fu", "su-shi", "zhuge-liang", "zhang-fei", "han-xin", "wu-zetian", "kong-zi", "qu-yuan",
+            "sima-qian", "li-qingzhao", "wang-yangming", "qin-shihuang", "xiang-yu", "cao-cao", "tang-taizong",
+            "xuan-zang", "zheng-he", "shangguan-waner", "cai-wenji", "lin-zexu"}
+
+
 def test_at_least_twelve_figures_across_dynasties(seeded):
     published = [p for p in seeded if p.published]
     assert len(published) >= 12
     assert len({p.dynasty for p in published}) >= 6
 
 
-def test_every_figure_has_every_required_field(seeded):
-    for persona in seeded:
-        where = persona.slug
-        assert len(persona.description) >= 300, where
-        assert persona.first_mes.strip(), where
-        assert persona.mes_example.count("<START>") >= 3, where
-        assert persona.speech_style.strip() and persona.values.strip(), where
-        assert persona.dynasty in Dynasty.values, where
-        assert persona.birth_year < persona.death_year, where
-        assert set(SIGNATURE_CATEGORIES) <= {k for k, v in persona.signature_lines.items() if v.strip()}, where
-        stages = list(persona.life_stages.all())
-        assert len(stages) >= 2, where
-        for stage in stages:
-            assert persona.birth_year <= stage.start_year <= stage.end_year <= persona.death_year, (where, stage.name)
-        assert len(persona.knowledge_entries.all()) >= 8, where
+SEEDED_SLUGS = sorted(path.stem for path in (Path(__file__).resolve().parents[2] / "personas/seed/figures").glob("*.json"))
+
+
+@pytest.mark.parametrize("slug", SEEDED_SLUGS)
+def test_every_figure_meets_the_minimums(seeded, slug):
+    persona = seeded.get(slug=slug)
+    where = persona.slug
+    assert len(persona.description) >= 300, where
+    assert persona.first_mes.strip(), where
+    assert persona.mes_example.count("<START>") >= 3, where
+    assert persona.speech_style.strip() and persona.values.strip(), where
+    assert persona.dynasty in Dynasty.values, where
+    assert persona.birth_year < persona.death_year, where
+    assert set(SIGNATURE_CATEGORIES) <= {k for k, v in persona.signature_lines.items() if v.strip()}, where
+    stages = list(persona.life_stages.all())
+    assert len(stages) >= 2, where
+    for stage in stages:
+        assert persona.birth_year <= stage.start_year <= stage.end_year <= persona.death_year, (where, stage.name)
+    entries = list(persona.knowledge_entries.all())
+    assert len(entries) >= 10, where
+    for entry in entries:  # a citation names a book and the chapter in it
+        assert re.fullmatch(r"《[^》]+》", entry.source_book.strip()), (where, entry.title, entry.source_book)
+        assert entry.source_chapter.strip(), (where, entry.title)
+    if persona.slug in SCREENED:
         assert len(persona.portrayals.all()) >= 2, where
+
+
+def test_the_shelf_spans_the_dynasties_and_walks_of_life(seeded):
+    published = [p for p in seeded if p.published]
+    assert len(published) >= 36
+    dynasties = {p.dynasty for p in published}
+    assert {"spring_autumn", "warring_states", "qin", "western_han", "eastern_han", "three_kingdoms", "jin",
+            "southern_northern", "tang", "five_dynasties", "northern_song", "southern_song", "yuan", "ming",
+            "qing"} <= dynasties
+    women = {"li-qingzhao", "wu-zetian", "ban-zhao", "cai-wenji", "xie-daoyun", "shangguan-waner", "xue-tao",
+             "liang-hongyu"}
+    assert len(women & {p.slug for p in published}) >= 6
+
+
+def test_every_era_of_a_figure_has_era_entries(seeded):
+    era_dynasties = set(KnowledgeEntry.objects.filter(persona=None).values_list("dynasty", flat=True))
+    assert {p.dynasty for p in seeded if p.published} <= era_dynasties
 
 
 def test_signature_lines_differ_between_figures(seeded):
