@@ -8,3 +8,4 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from chat.images import signals  # noqa: F401  (connects the receivers)
+        from chat.speech import signals as speech_signals  # noqa: F401

@@ -40,6 +40,7 @@ from chat.recall.extract import extraction_due
 from chat.recall.memories import preference_for, preference_text
 from chat.recall.recall import Recalled, recall_for
 from chat.scenes import other_figure
+from chat.speech.live import Tap
 from chat.summary import summary_due, summary_for
 from chat.titles import title_due, title_fallback
 from chat.tools.registry import ToolContext
@@ -223,6 +224,8 @@ class ReplyRun:
         if not self.started:
             self.started = True
             start = {"type": "reply_start", "reply_to": self.parent.pk, "speaker": self.speaker.name}
+            if self.reply is not None:
+                start["id"] = self.reply.pk  # 自动朗读 asks for its sentences while it is written
             await self.send({**start, "text": self.prefix} if self.prefix else start)
 
     async def run(self) -> Message:
@@ -437,7 +440,8 @@ class ReplyRun:
             await self._tool_frames([run])
         pumps = [self._request(config, messages, result)]
         await self._started()  # the question and the reply's bubble reach the page while the request leaves
-        frames = _Coalescer(self.send, self.queue)
+        shown = Tap(self.reply.pk, self.prefix, self.send)  # what reaches the page may be read aloud
+        frames = _Coalescer(shown.send, self.queue)
         calls, round_text, streamed = None, [], []
         try:
             while not gate.stopped:
@@ -484,6 +488,7 @@ class ReplyRun:
             if self.judging is not None and not self.judging.done():
                 self.judging.cancel()
             frames.cancel()
+            shown.close()
             # Cancelling the pump closes the httpx response, which releases (or drops) the connection.
             for pump in pumps:
                 pump.cancel()

@@ -22,6 +22,7 @@ from chat.recall import callback as callbacks
 from chat.recall.memories import PREFERENCE_PRESETS
 from chat.scenes import speaker_of
 from chat.sharing.views import share_context
+from chat.speech.services import speech_offered
 from chat.tools import registry as tool_registry
 from personas.models import Persona
 
@@ -85,6 +86,7 @@ def page(request: HttpRequest, pk: int) -> HttpResponse:
         "figures": Persona.objects.published(),
         "settings_form": _settings_form(conversation),
         "credential": credential_resolve(request.user),
+        "speech_offered": speech_offered(request.user),
         "max_chars": settings.MAX_MESSAGE_CHARS,
         "preference_form": preference_form_for(request.user, conversation.persona),
         "user_persona_form": user_persona_form_for(request.user, conversation.persona),
