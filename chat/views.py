@@ -22,7 +22,6 @@ from chat.recall import callback as callbacks
 from chat.recall.memories import PREFERENCE_PRESETS
 from chat.scenes import speaker_of
 from chat.sharing.views import share_context
-from chat.speech.services import speech_offered
 from chat.tools import registry as tool_registry
 from personas.models import Persona
 
@@ -80,13 +79,14 @@ def start(request: HttpRequest, slug: str) -> HttpResponse:
 def page(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = selectors.get_conversation_for_user(request.user, pk)
     found = request.GET.get("message", "")  # a search hit: the window reaches back to it
+    credential = credential_resolve(request.user)
     context = {
         **_list_context(request, conversation),
         **_bubbles(conversation, reaching=int(found) if found.isdigit() else None),
         "figures": Persona.objects.published(),
         "settings_form": _settings_form(conversation),
-        "credential": credential_resolve(request.user),
-        "speech_offered": speech_offered(request.user),
+        "credential": credential,
+        "speech_offered": credential is not None and credential.offers("speech"),  # 朗读 (docs/voice.md)
         "max_chars": settings.MAX_MESSAGE_CHARS,
         "preference_form": preference_form_for(request.user, conversation.persona),
         "user_persona_form": user_persona_form_for(request.user, conversation.persona),

@@ -68,9 +68,9 @@ class _PersonaAdminForm(forms.ModelForm):
         for key in SIGNATURE_CATEGORIES:
             self.initial.setdefault(f"sig_{key}", lines.get(key, ""))
         if "voice" in self.fields:
-            self._voice_choices()
+            self._speech_fields()
 
-    def _voice_choices(self) -> None:
+    def _speech_fields(self) -> None:
         """The usual voices to pick from; a voice typed elsewhere (a relay's own) stays selectable."""
         default = DEFAULTS.get(self.instance.slug or "", NEUTRAL)
         choices = [("", f"默认（{default}）"), *VOICES]
@@ -81,6 +81,12 @@ class _PersonaAdminForm(forms.ModelForm):
         field.widget = forms.Select(choices=choices)
         field.help_text = ("朗读此人物的回答所用的音色。留空用默认：本站为种子人物各配了一个（如李白 fable、"
                            "李清照 shimmer、张飞 onyx），其他人物用中性的 alloy。音色须为密钥的朗读模型所支持。")
+        speed = self.fields["speech_speed"]
+        speed.required, speed.help_text = False, "0.25—4.0，1.0 为正常语速；留空即 1.0。"
+
+    def clean_speech_speed(self):
+        speed = self.cleaned_data.get("speech_speed")
+        return 1.0 if speed is None else speed
 
     def clean(self):
         cleaned = super().clean()
