@@ -186,6 +186,7 @@ class ReplyRun:
         # 续写: the partial text of an unfinished reply this one continues (and starts with).
         self.prefix = prefix
         self.reply: Message | None = None  # the streamed reply's row, once it exists
+        self.shown: Tap | None = None  # what of it reached the page (chat/speech/live.py)
         self.judging: asyncio.Task | None = None  # the model judge running beside the reply
         self.recalled, self.preferences, self.user_persona = Recalled(), "", ""
         self.tools: ToolSession | None = None
@@ -246,6 +247,7 @@ class ReplyRun:
             line = screening.line(persona)
             reply = await self._save(ReplyResult(parts=[line], provider="guard", guard_action=screening.action),
                                      category=verdict.category, flag=flag)
+            self.reply = reply  # its id goes out with reply_start (自动朗读 asks for it by id)
             await self._started()
             await self.send({"type": "delta", "text": line})
             return reply
@@ -320,6 +322,8 @@ class ReplyRun:
 
     async def _finish(self, result: ReplyResult, *, category: str) -> Message:
         durable.checkpointer().untrack(self.reply.pk)
+        if self.shown is not None:
+            self.shown.close()  # from here the saved row is what 朗读 reads
         return await database_sync_to_async(self._finish_sync)(result, category)
 
     def _finish_sync(self, result: ReplyResult, category: str) -> Message:
@@ -432,6 +436,8 @@ class ReplyRun:
     async def _stream(self, config: ProviderConfig, result: ReplyResult, *, guidance: str, judged: bool = False) -> None:
         # The rules pass it with a risk signal: its text is held until the judge beside it clears it.
         gate = OutputGate(self._output_guard(), hold=judged, prefix=self.prefix, parts=result.parts)
+        # What reaches the page may be read aloud: tapped before reply_start, which 朗读 answers by asking.
+        shown = self.shown = Tap(self.reply.pk, self.prefix, self.send)
         messages = self._prompt(guidance)
         if self.tools is not None and self.tools.request.trigger != ToolRun.Trigger.MODEL:
             await self._started()
@@ -440,7 +446,6 @@ class ReplyRun:
             await self._tool_frames([run])
         pumps = [self._request(config, messages, result)]
         await self._started()  # the question and the reply's bubble reach the page while the request leaves
-        shown = Tap(self.reply.pk, self.prefix, self.send)  # what reaches the page may be read aloud
         frames = _Coalescer(shown.send, self.queue)
         calls, round_text, streamed = None, [], []
         try:
@@ -488,7 +493,6 @@ class ReplyRun:
             if self.judging is not None and not self.judging.done():
                 self.judging.cancel()
             frames.cancel()
-            shown.close()
             # Cancelling the pump closes the httpx response, which releases (or drops) the connection.
             for pump in pumps:
                 pump.cancel()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Awaitable, Callable
 
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.http import Http404
 
 from accounts.models import ApiCredential
 from accounts.services import credential_guard, credential_resolve
@@ -67,8 +68,14 @@ def speech_offered(user) -> bool:
 
 
 @database_sync_to_async
-def aspeech_config(user, persona: Persona) -> SpeechConfig:
-    return speech_config(credential_resolve(user), persona)
+def reply_and_config(user, message_id: int) -> tuple[Message, SpeechConfig]:
+    """One trip to the database: the figure's reply in one of the user's conversations (anything
+    else is a 404), and how to read it (else NoSpeech, before any call)."""
+    message = (Message.objects.filter(pk=message_id, conversation__owner=user, role=Message.Role.ASSISTANT)
+               .select_related("speaker", "conversation__persona").first())
+    if message is None:
+        raise Http404
+    return message, speech_config(credential_resolve(user), message.speaker or message.conversation.persona)
 
 
 async def _released(message: Message) -> tuple[str, bool]:
@@ -110,23 +117,32 @@ def digest_of(config: SpeechConfig, text: str) -> str:
     return hashlib.sha256("\x00".join([config.model, config.voice, f"{config.speed:g}", text]).encode()).hexdigest()
 
 
-async def sentence_audio(*, user, message: Message, index: int, text: str, config: SpeechConfig) -> bytes:
-    """The mp3 of one sentence: from the cache, else from the speech endpoint (then cached)."""
+async def sentence_audio(*, user, message: Message, index: int, text: str,
+                         config: SpeechConfig) -> tuple[bytes, Callable[[], Awaitable[None]] | None]:
+    """The mp3 of one sentence, from the cache or else from the speech endpoint, and for fresh audio
+    the step that keeps it: the caller sends the audio first and keeps it after (a write to the
+    database is the slowest step here, and the page need not wait for it)."""
     digest = digest_of(config, text)
-    cached = await MessageSpeech.objects.filter(message_id=message.pk, index=index, digest=digest).afirst()
+    cached = await database_sync_to_async(_cached_or_counted)(user, message.pk, index, digest)
     if cached is not None:
-        return await sync_to_async(_read)(cached)
-    key = ratelimit.cache_key("speech", str(user.pk))
-    if not await sync_to_async(ratelimit.hit)(key, limit=settings.SPEECH_LIMIT_PER_MINUTE, window=60):
-        raise NoSpeech(TOO_MANY)
+        return cached, None
     audio = await synthesize(config, text)
-    await database_sync_to_async(speech_store)(message_id=message.pk, index=index, digest=digest, audio=audio)
-    return audio
+
+    async def keep() -> None:
+        await database_sync_to_async(speech_store)(message_id=message.pk, index=index, digest=digest, audio=audio)
+
+    return audio, keep
 
 
-def _read(speech: MessageSpeech) -> bytes:
-    with speech.audio.open("rb") as handle:
-        return handle.read()
+def _cached_or_counted(user, message_id: int, index: int, digest: str) -> bytes | None:
+    """One trip off the event loop: the cached audio, else one call counted against the user's limit."""
+    cached = MessageSpeech.objects.filter(message_id=message_id, index=index, digest=digest).first()
+    if cached is not None:
+        with cached.audio.open("rb") as handle:
+            return handle.read()
+    if not ratelimit.hit(ratelimit.cache_key("speech", str(user.pk)), limit=settings.SPEECH_LIMIT_PER_MINUTE, window=60):
+        raise NoSpeech(TOO_MANY)
+    return None
 
 
 def auto_read_set(*, conversation: Conversation, on: bool) -> None:
@@ -144,4 +160,4 @@ def speech_store(*, message_id: int, index: int, digest: str, audio: bytes) -> N
         speech.audio.delete(save=False)
 
 
-__all__ = ["NOT_YET", "NoSpeech", "SpeechError", "aspeech_config", "sentence_at", "sentence_audio", "speech_config"]
+__all__ = ["NOT_YET", "NoSpeech", "SpeechError", "reply_and_config", "sentence_at", "sentence_audio", "speech_config"]

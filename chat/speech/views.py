@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from chat import selectors
-from chat.models import Message
 from chat.speech import services
 from chat.speech.tts import SpeechError
 
 logger = logging.getLogger(__name__)
-
-
-async def _reply_for_user(user, message_id: int) -> Message:
-    """A figure's reply in one of the user's conversations; anything else is a 404."""
-    message = await (Message.objects.filter(pk=message_id, conversation__owner=user, role=Message.Role.ASSISTANT)
-                     .select_related("speaker", "conversation__persona").afirst())
-    if message is None:
-        raise Http404
-    return message
 
 
 def _refusal(message: str, status: int) -> JsonResponse:
@@ -39,24 +30,35 @@ async def sentence(request: HttpRequest, message_id: int, index: int) -> HttpRes
     if request.headers.get("Sec-Fetch-Site") == "cross-site":
         return _refusal("请在本站页面上朗读。", 403)  # a paid call is the owner's own action, never another site's
     user = await request.auser()
-    message = await _reply_for_user(user, message_id)
     try:
-        config = await services.aspeech_config(user, message.speaker or message.conversation.persona)
+        message, config = await services.reply_and_config(user, message_id)
         text = await services.sentence_at(message, index, wait=settings.SPEECH_WAIT_SECONDS)
         if text is services.NOT_YET:
             return HttpResponse(status=202)
         if text is None:
             return HttpResponse(status=204)
-        audio = await services.sentence_audio(user=user, message=message, index=index, text=text, config=config)
+        audio, keep = await services.sentence_audio(user=user, message=message, index=index, text=text,
+                                                    config=config)
     except services.NoSpeech as refusal:
         return _refusal(refusal.message, 429 if refusal.message == services.TOO_MANY else 409)
     except SpeechError as error:
         logger.warning("speech for message %s failed: %s %s", message_id, error.kind, error.detail)
         return _refusal(error.message, 502)
-    response = HttpResponse(audio, content_type="audio/mpeg")
+    response = StreamingHttpResponse(_then(audio, keep), content_type="audio/mpeg")
+    response["Content-Length"] = str(len(audio))
     response["Cache-Control"] = "private, max-age=86400"  # never in a shared cache: the reply is the owner's
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+async def _then(audio: bytes, keep) -> AsyncIterator[bytes]:
+    """The audio, then (fresh audio only) its cache entry, written while the page already plays it."""
+    yield audio
+    if keep is not None:
+        try:
+            await keep()
+        except Exception:  # noqa: BLE001 - the page has its audio; the next reading asks again
+            logger.exception("keeping the audio of a sentence failed")
 
 
 @login_required
