@@ -10,7 +10,8 @@
   const AHEAD = 2;     // sentences fetched beyond the one playing
   const PATIENCE = 4;  // "not final yet" answers in a row before giving up on a sentence
   let reading = null;  // { id, pending: Map<n, Promise>, stopped }
-  let autoStarted = null; // the reply 自动朗读 last began, so its end does not start it again
+  const autoSeen = new Set(); // replies 自动朗读 has begun, so a reply's end does not start it again
+  const queued = [];      // in a scene, the second figure's reply waits for the first to be read
 
   function say(text) { if (status) status.textContent = text || ""; }
   function urlFor(id, n) { return root.dataset.speechUrl.replace(/\/m\/0\/speech\/0\.mp3$/, `/m/${id}/speech/${n}.mp3`); }
@@ -69,7 +70,10 @@
       if (result.error) { say(result.error); break; }
       await play(read, n);
     }
-    if (reading === read) stop();
+    if (reading === read) {
+      stop();
+      if (queued.length) start(queued.shift(), true);
+    }
   }
 
   function stop() {
@@ -82,10 +86,11 @@
     mark(read.id, false);
   }
 
-  function start(id) {
+  function start(id, auto) {
     stop();
+    if (!auto) queued.length = 0;
     if (root.dataset.speech !== "on") { say("当前密钥不支持朗读：请在设置中为密钥填写朗读模型。"); return; }
-    reading = { id, pending: new Map(), stopped: false, resume: null };
+    reading = { id, auto, pending: new Map(), stopped: false, resume: null };
     say("");
     mark(id, true);
     run(reading);
@@ -95,7 +100,7 @@
     const button = event.target.closest("button[data-action=speak]");
     if (!button) return;
     const id = Number(button.dataset.messageId);
-    if (reading && reading.id === id) stop(); else start(id);
+    if (reading && reading.id === id) { queued.length = 0; stop(); } else start(id);
   });
 
   // 自动朗读: this tab's new reply is read as it is written (by id once the reply has one, else when saved).
@@ -103,9 +108,9 @@
   root.addEventListener("guyue:reply", (event) => {
     const { phase, id, status: state, mine } = event.detail;
     if (!mine || !autoRead() || !id) return;
-    if (autoStarted === id || (phase === "end" && state !== "complete")) return;
-    autoStarted = id;
-    start(id);
+    if (autoSeen.has(id) || (phase === "end" && state !== "complete")) return;
+    autoSeen.add(id);
+    if (reading && reading.auto) queued.push(id); else start(id, true);
   });
   // The finished bubble replaces the streamed one (and htmx swaps whole lists): the button of the
   // reply being read shows it.
