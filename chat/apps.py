@@ -8,4 +8,5 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from chat.images import signals  # noqa: F401  (connects the receivers)
+        from chat.speech import signals as speech_signals  # noqa: F401
         from chat.vision import signals as vision_signals  # noqa: F401

@@ -48,6 +48,8 @@ class Conversation(models.Model):
     summary_updated_at = models.DateTimeField(null=True, blank=True)
     # The last message the automatic memory extraction has read (chat/recall/extract.py).
     memory_through = models.ForeignKey("Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # 自动朗读: the owner's switch; on, each new reply is read aloud as it is written (docs/voice.md).
+    auto_read = models.BooleanField("自动朗读", default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -119,6 +121,30 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.content[:30]}"
+
+
+def speech_upload_to(speech: MessageSpeech, filename: str) -> str:
+    # Never under a public media prefix: audio is served by an owner-checked view (chat/speech/views.py).
+    return f"speech/{speech.message_id}/{filename}"
+
+
+class MessageSpeech(models.Model):
+    """The audio of one sentence of a reply, read once and kept until the message goes (docs/voice.md).
+    `digest` covers the text, model, voice and speed, so a changed voice or text is read anew."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="speech")
+    index = models.PositiveIntegerField()
+    digest = models.CharField(max_length=64)
+    audio = models.FileField(upload_to=speech_upload_to)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "朗读音频"
+        verbose_name_plural = "朗读音频"
+        constraints = [models.UniqueConstraint(fields=["message", "index", "digest"], name="one_audio_per_sentence")]
+
+    def __str__(self) -> str:
+        return f"#{self.message_id}·{self.index}"
 
 
 class OwnedQuerySet(models.QuerySet):

@@ -41,6 +41,7 @@ from chat.recall.extract import extraction_due
 from chat.recall.memories import preference_for, preference_text
 from chat.recall.recall import Recalled, recall_for
 from chat.scenes import other_figure
+from chat.speech.live import Tap
 from chat.summary import summary_due, summary_for
 from chat.titles import title_due, title_fallback
 from chat.tools.registry import ToolContext
@@ -193,6 +194,7 @@ class ReplyRun:
         # 续写: the partial text of an unfinished reply this one continues (and starts with).
         self.prefix = prefix
         self.reply: Message | None = None  # the streamed reply's row, once it exists
+        self.shown: Tap | None = None  # what of it reached the page (chat/speech/live.py)
         self.judging: asyncio.Task | None = None  # the model judge running beside the reply
         self.recalled, self.preferences, self.user_persona = Recalled(), "", ""
         self.tools: ToolSession | None = None
@@ -233,6 +235,8 @@ class ReplyRun:
         if not self.started:
             self.started = True
             start = {"type": "reply_start", "reply_to": self.parent.pk, "speaker": self.speaker.name}
+            if self.reply is not None:
+                start["id"] = self.reply.pk  # 自动朗读 asks for its sentences while it is written
             await self.send({**start, "text": self.prefix} if self.prefix else start)
 
     async def run(self) -> Message:
@@ -253,6 +257,7 @@ class ReplyRun:
             line = screening.line(persona)
             reply = await self._save(ReplyResult(parts=[line], provider="guard", guard_action=screening.action),
                                      category=verdict.category, flag=flag)
+            self.reply = reply  # its id goes out with reply_start (自动朗读 asks for it by id)
             await self._started()
             await self.send({"type": "delta", "text": line})
             return reply
@@ -335,6 +340,8 @@ class ReplyRun:
 
     async def _finish(self, result: ReplyResult, *, category: str) -> Message:
         durable.checkpointer().untrack(self.reply.pk)
+        if self.shown is not None:
+            self.shown.close()  # from here the saved row is what 朗读 reads
         return await database_sync_to_async(self._finish_sync)(result, category)
 
     def _finish_sync(self, result: ReplyResult, category: str) -> Message:
@@ -452,6 +459,8 @@ class ReplyRun:
     async def _stream(self, config: ProviderConfig, result: ReplyResult, *, guidance: str, judged: bool = False) -> None:
         # The rules pass it with a risk signal: its text is held until the judge beside it clears it.
         gate = OutputGate(self._output_guard(), hold=judged, prefix=self.prefix, parts=result.parts)
+        # What reaches the page may be read aloud: tapped before reply_start, which 朗读 answers by asking.
+        shown = self.shown = Tap(self.reply.pk, self.prefix, self.send)
         messages = self._prompt(guidance)
         if self.tools is not None and self.tools.request.trigger != ToolRun.Trigger.MODEL:
             await self._started()
@@ -460,7 +469,7 @@ class ReplyRun:
             await self._tool_frames([run])
         pumps = [self._request(config, messages, result)]
         await self._started()  # the question and the reply's bubble reach the page while the request leaves
-        frames = _Coalescer(self.send, self.queue)
+        frames = _Coalescer(shown.send, self.queue)
         calls, round_text, streamed = None, [], []
         try:
             while not gate.stopped:

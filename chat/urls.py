@@ -3,6 +3,7 @@ from django.urls import path
 from chat import memory_views, search_views, views
 from chat.images import views as images
 from chat.sharing import views as sharing
+from chat.speech import views as speech
 from chat.speech_input import views as speech_input
 from chat.vision import views as vision
 
@@ -29,6 +30,8 @@ urlpatterns = [
     path("shared/<str:token>/", sharing.shared, name="shared"),
     path("<int:pk>/remember/<int:message_id>/", memory_views.remember, name="remember"),
     path("<int:pk>/callback/", views.callback, name="callback"),
+    path("<int:pk>/auto-read/", speech.auto_read, name="auto_read"),
+    path("m/<int:message_id>/speech/<int:index>.mp3", speech.sentence, name="speech"),
     path("preferences/<slug:slug>/", memory_views.preferences, name="preferences"),
     path("persona/", memory_views.user_persona, name="user_persona"),
     path("persona/<slug:slug>/", memory_views.user_persona, name="user_persona_for"),

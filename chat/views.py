@@ -96,6 +96,7 @@ def page(request: HttpRequest, pk: int) -> HttpResponse:
         "dictation_seconds": settings.DICTATION_MAX_SECONDS,
         "vision": credential is not None and credential.offers("vision"),  # the attach button (docs/vision.md)
         "attach_max_bytes": MAX_BYTES,
+        "speech_offered": credential is not None and credential.offers("speech"),  # 朗读 (docs/voice.md)
         "max_chars": settings.MAX_MESSAGE_CHARS,
         "preference_form": preference_form_for(request.user, conversation.persona),
         "user_persona_form": user_persona_form_for(request.user, conversation.persona),

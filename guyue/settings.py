@@ -196,6 +196,11 @@ KEYCHECK_LIMIT_PER_10_MINUTES = env_int("KEYCHECK_LIMIT_PER_10_MINUTES", 20)
 # addresses (guyue/lib/netguard.py; those calls ignore HTTP(S)_PROXY).
 USER_BASE_URL_ALLOWED_HOSTS = env_list("USER_BASE_URL_ALLOWED_HOSTS", [])
 
+# --- 朗读 (docs/voice.md) ---------------------------------------------------------------------
+SPEECH_TIMEOUT = env_float("SPEECH_TIMEOUT", 30.0)  # one sentence's call to /audio/speech
+SPEECH_WAIT_SECONDS = env_float("SPEECH_WAIT_SECONDS", 20.0)  # a request waits this long for its sentence to end
+SPEECH_LIMIT_PER_MINUTE = env_int("SPEECH_LIMIT_PER_MINUTE", 120)  # sentences read (calls out) per user
+
 # --- Images (docs/images.md) -----------------------------------------------------------------
 IMAGE_SIZE = env_str("IMAGE_SIZE", "1024*1024")  # W*H; each side 512-1440 for wan2.2-t2i-flash
 IMAGE_PROMPT_MAX_CHARS = env_int("IMAGE_PROMPT_MAX_CHARS", 300)  # wan2.2 truncates prompts past 500

@@ -18,6 +18,7 @@ from django.urls import path
 from accounts.services import credential_resolve
 from chat.guard import scripted
 from chat.prompting import PromptInputs, build_prompt, estimate_tokens, system_prompt_text
+from chat.speech.voices import DEFAULTS, NEUTRAL, VOICES
 from chat.streaming import provider_config
 from guyue.lib.netguard import UnsafeURL
 from personas import probes
@@ -67,6 +68,26 @@ class _PersonaAdminForm(forms.ModelForm):
         lines = self.instance.signature_lines or {}
         for key in SIGNATURE_CATEGORIES:
             self.initial.setdefault(f"sig_{key}", lines.get(key, ""))
+        if "voice" in self.fields:
+            self._speech_fields()
+
+    def _speech_fields(self) -> None:
+        """The usual voices to pick from; a voice typed elsewhere (a relay's own) stays selectable."""
+        default = DEFAULTS.get(self.instance.slug or "", NEUTRAL)
+        choices = [("", f"默认（{default}）"), *VOICES]
+        current = self.instance.voice
+        if current and current not in dict(VOICES):
+            choices.append((current, current))
+        field = self.fields["voice"]
+        field.widget = forms.Select(choices=choices)
+        field.help_text = ("朗读此人物的回答所用的音色。留空用默认：本站为种子人物各配了一个（如李白 fable、"
+                           "李清照 shimmer、张飞 onyx），其他人物用中性的 alloy。音色须为密钥的朗读模型所支持。")
+        speed = self.fields["speech_speed"]
+        speed.required, speed.help_text = False, "0.25—4.0，1.0 为正常语速；留空即 1.0。"
+
+    def clean_speech_speed(self):
+        speed = self.cleaned_data.get("speech_speed")
+        return 1.0 if speed is None else speed
 
     def clean(self):
         cleaned = super().clean()
@@ -246,6 +267,7 @@ class PersonaAdmin(admin.ModelAdmin):
                               "mes_example", "system_prompt", "post_history_instructions", "creator_notes",
                               "tags", "character_version", "extensions")}),
         ("声口与立场", {"fields": ("speech_style", "values")}),
+        ("朗读", {"fields": ("voice", "speech_speed")}),
         ("角色内应答", {"fields": tuple(f"sig_{key}" for key in SIGNATURE_CATEGORIES)}),
         ("模型", {"fields": ("chat_model",), "description": "仅在使用站点密钥时生效：用户自己的密钥未必提供这个模型"}),
     )

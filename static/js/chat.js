@@ -23,6 +23,7 @@
   let awaiting = null; // the type of the frame sent, until its message, reply or error comes back
   let composing = false;
   let streamBubble = null;
+  let turnMine = false; // this tab asked for the replies now arriving (自动朗读 reads only those)
 
   // The brush: every character gets the moment it should appear as a CSS animation-delay, so the
   // pace stays even when the network delivers text in bursts, and no timer runs per character.
@@ -228,6 +229,7 @@
     message(frame) {
       // Only a sent message empties the input; an edit leaves the draft there alone.
       if (frame.message.role === "user" && awaiting === "send") { input.value = ""; window.guyueAttachment?.clear(); }
+      if (frame.message.role === "user" && awaiting === null) turnMine = false; // another tab's question
       awaiting = null;
       place(frame.message, null);
     },
@@ -235,10 +237,12 @@
       awaiting = null;
       streaming = true;
       startStream(frame.reply_to, frame.speaker, frame.text || "");
+      tellReply("start", frame.id);
     },
     delta(frame) { appendDelta(frame.text); },
     reply_end(frame) {
       finishStream(frame);
+      tellReply("end", frame.message.id, frame.message.status);
       streamBubble = null;
       streaming = false;
     },
@@ -270,11 +274,17 @@
     },
   };
 
+  // static/js/speech.js listens: a reply of this tab's turn may be read aloud as it is written.
+  function tellReply(phase, id, status) {
+    root.dispatchEvent(new CustomEvent("guyue:reply", { detail: { phase, id, status, mine: turnMine } }));
+  }
+
   function send(frame) {
     if (!connected) { showNotice("尚未连接，请稍候。"); return false; }
     if (streaming) { showNotice("回答还在书写中，请稍候，或先停止。"); return false; }
     socket.send(JSON.stringify(frame));
     awaiting = frame.type;
+    turnMine = true;
     showNotice("");
     updateControls();
     return true;

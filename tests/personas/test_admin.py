@@ -117,3 +117,15 @@ def test_card_import_in_the_admin(curator_client):
     bad.name = "bad.json"
     response = curator_client.post(reverse("admin:personas_persona_import"), {"card": bad})
     assert "导入失败" in response.content.decode()
+
+
+def test_the_figure_form_offers_the_usual_voices_and_explains_the_default(curator_client):
+    persona = make_persona("li-bai", "李白")
+    persona.voice = "zh-CN-XiaoxiaoNeural"  # a relay's own voice, typed before: still selectable
+    persona.save()
+    body = curator_client.get(reverse("admin:personas_persona_change", args=[persona.pk])).content.decode()
+    assert 'name="voice"' in body and 'name="speech_speed"' in body
+    for voice in ("alloy", "echo", "fable", "onyx", "nova", "shimmer"):
+        assert f'<option value="{voice}"' in body
+    assert "默认（fable）" in body and "alloy" in body and "留空用默认" in body
+    assert '<option value="zh-CN-XiaoxiaoNeural" selected>' in body
