@@ -194,7 +194,7 @@ class ReplyRun:
         # 续写: the partial text of an unfinished reply this one continues (and starts with).
         self.prefix = prefix
         self.reply: Message | None = None  # the streamed reply's row, once it exists
-        self.shown: Tap | None = None  # what of it reached the page (chat/speech/live.py)
+        self.tap: Tap | None = None  # what of it reached the page (chat/speech/live.py)
         self.judging: asyncio.Task | None = None  # the model judge running beside the reply
         self.recalled, self.preferences, self.user_persona = Recalled(), "", ""
         self.tools: ToolSession | None = None
@@ -340,8 +340,8 @@ class ReplyRun:
 
     async def _finish(self, result: ReplyResult, *, category: str) -> Message:
         durable.checkpointer().untrack(self.reply.pk)
-        if self.shown is not None:
-            self.shown.close()  # from here the saved row is what 朗读 reads
+        if self.tap is not None:
+            self.tap.close()  # from here the saved row is what 朗读 reads
         return await database_sync_to_async(self._finish_sync)(result, category)
 
     def _finish_sync(self, result: ReplyResult, category: str) -> Message:
@@ -460,7 +460,7 @@ class ReplyRun:
         # The rules pass it with a risk signal: its text is held until the judge beside it clears it.
         gate = OutputGate(self._output_guard(), hold=judged, prefix=self.prefix, parts=result.parts)
         # What reaches the page may be read aloud: tapped before reply_start, which 朗读 answers by asking.
-        shown = self.shown = Tap(self.reply.pk, self.prefix, self.send)
+        shown = self.tap = Tap(self.reply.pk, self.prefix, self.send)
         messages = self._prompt(guidance)
         if self.tools is not None and self.tools.request.trigger != ToolRun.Trigger.MODEL:
             await self._started()
