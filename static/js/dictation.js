@@ -91,27 +91,32 @@
     if (recorder && recorder.state !== "inactive") recorder.stop();
   }
 
-  async function upload(blob) {
+  // The recording's text, or { error } in words for the user. Shared with 语音对话 (handsfree.js).
+  async function transcribe(blob) {
     try {
       const response = await fetch(button.dataset.url, {
         method: "POST", body: blob, credentials: "same-origin", headers: { "X-CSRFToken": csrfToken() },
       });
       let payload = null;
       try { payload = await response.json(); } catch { /* not JSON: a login page or a gateway */ }
-      if (response.ok && typeof payload?.text === "string") {
-        insert(payload.text);
-        say("已填入输入框，请检查后再发送。");
-      } else if (response.redirected) {
-        fail("登录已过期，请刷新页面后重新登录。");
-      } else {
-        fail(payload?.error || FAILURES[response.status] || `服务器出错（${response.status}），请稍后重试。`);
-      }
+      if (response.ok && typeof payload?.text === "string") return { text: payload.text };
+      if (response.redirected) return { error: "登录已过期，请刷新页面后重新登录。" };
+      return { error: payload?.error || FAILURES[response.status] || `服务器出错（${response.status}），请稍后重试。` };
     } catch {
-      fail("无法连接到服务器，请检查网络后重试。");
-    } finally {
-      recorder = null;
-      button.disabled = false;
+      return { error: "无法连接到服务器，请检查网络后重试。" };
     }
+  }
+  window.guyueDictation = { transcribe, bitsPerSecond: BITS_PER_SECOND, types: TYPES, maxSeconds };
+
+  async function upload(blob) {
+    const result = await transcribe(blob);
+    if (result.error) fail(result.error);
+    else {
+      insert(result.text);
+      say("已填入输入框，请检查后再发送。");
+    }
+    recorder = null;
+    button.disabled = false;
   }
 
   // At the cursor when the user was in the box, else after what is there; never sent from here.

@@ -73,6 +73,7 @@
     if (reading === read) {
       stop();
       if (queued.length) start(queued.shift(), true);
+      else root.dispatchEvent(new CustomEvent("guyue:speech-idle")); // 语音对话 listens again
     }
   }
 
@@ -96,6 +97,8 @@
     run(reading);
   }
 
+  window.guyueSpeech = { busy: () => reading !== null || queued.length > 0, stop: () => { queued.length = 0; stop(); } };
+
   root.addEventListener("click", (event) => {
     const button = event.target.closest("button[data-action=speak]");
     if (!button) return;
@@ -104,7 +107,8 @@
   });
 
   // 自动朗读: this tab's new reply is read as it is written (by id once the reply has one, else when saved).
-  const autoRead = () => document.getElementById("chat-auto-read")?.checked;
+  // 语音对话 (handsfree.js) reads every reply of its turns, whatever the switch says.
+  const autoRead = () => document.getElementById("chat-auto-read")?.checked || root.dataset.handsFree === "on";
   root.addEventListener("guyue:reply", (event) => {
     const { phase, id, status: state, mine } = event.detail;
     if (!mine || !autoRead() || !id) return;
