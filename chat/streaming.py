@@ -22,7 +22,17 @@ from chat.guard import judge
 from chat.guard.categories import IN_SCOPE
 from chat.guard.input import Verdict
 from chat.guard.output import OutputGuard
-from chat.guard.reply import ANSWERED, REPLACED, Ending, OutputGate, output_guard, screen, second_opinion, settle
+from chat.guard.reply import (
+    ANSWERED,
+    REPLACED,
+    Ending,
+    OutputGate,
+    output_guard,
+    screen,
+    second_opinion,
+    settle,
+    steered_hold,
+)
 from chat.jobs import queue as jobs
 from chat.models import BackgroundJob, Conversation, Message, MessageImage, ToolRun
 from chat.prompting import (
@@ -279,7 +289,8 @@ class ReplyRun:
         try:
             # The rules pass it, with a risk signal: the judge runs while the reply is generated, and
             # the reply's text is held until it clears (docs/guard.md, The model judge).
-            await self._stream(config, result, guidance=policy.note, judged=judged)
+            await self._stream(config, result, guidance=policy.note, judged=judged,
+                               hold_first=steered_hold(policy, settings.OUTPUT_GUARD_STEERED_HOLD))
         except asyncio.CancelledError:
             result.status = Message.Status.STOPPED  # the process is going away: keep what was written
             await asyncio.shield(self._finish(result, category=""))
@@ -456,9 +467,11 @@ class ReplyRun:
             await self.send({"type": "tool", "name": run.name, "label": run.label, "ok": run.ok, "html": html,
                              "sources": sources})
 
-    async def _stream(self, config: ProviderConfig, result: ReplyResult, *, guidance: str, judged: bool = False) -> None:
+    async def _stream(self, config: ProviderConfig, result: ReplyResult, *, guidance: str, judged: bool = False,
+                      hold_first: int = 0) -> None:
         # The rules pass it with a risk signal: its text is held until the judge beside it clears it.
-        gate = OutputGate(self._output_guard(), hold=judged, prefix=self.prefix, parts=result.parts)
+        gate = OutputGate(self._output_guard(), hold=judged, prefix=self.prefix, parts=result.parts,
+                          hold_first=hold_first)
         # What reaches the page may be read aloud: tapped before reply_start, which 朗读 answers by asking.
         shown = self.tap = Tap(self.reply.pk, self.prefix, self.send)
         messages = self._prompt(guidance)

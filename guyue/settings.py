@@ -168,6 +168,9 @@ GUARD_JUDGE_TIMEOUT = env_float("GUARD_JUDGE_TIMEOUT", 5.0)
 # Characters of a streamed reply held back so that a persona break is caught before any of it shows.
 # The canary and copied instructions are tracked exactly whatever this is; the cost is first-text delay.
 OUTPUT_GUARD_HOLDBACK = env_int("OUTPUT_GUARD_HOLDBACK", 24)
+# A request the guard steered (off-role, invented history): this many characters pass the output checks
+# before any is shown (docs/guard.md, Release).
+OUTPUT_GUARD_STEERED_HOLD = env_int("OUTPUT_GUARD_STEERED_HOLD", 100)
 PROMPT_TOKEN_BUDGET = env_int("PROMPT_TOKEN_BUDGET", 24000)  # the model's context we may fill, reply included
 # The most one request's prompt carries: a recent window, the rolling summary and recall; what is older
 # lives in the summary (docs/prompting.md, "The figure: turn 300"). The cost of every request.

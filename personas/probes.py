@@ -38,6 +38,7 @@ from chat.guard.reply import (
     screen,
     second_opinion,
     settle,
+    steered_hold,
 )
 from chat.prompting import PromptInputs, build_prompt, confidential_text, knowledge_cutoff
 from chat.providers.chat import ProviderConfig, TextDelta, new_client, stream_chat
@@ -302,7 +303,8 @@ class _Screen:
 
     def __init__(self, setting: _Setting, screening: Screening):
         self.persona, self.screening = setting.persona, screening
-        self.gate = OutputGate(setting.output_guard(), hold=screening.judge_beside)
+        self.gate = OutputGate(setting.output_guard(), hold=screening.judge_beside,
+                               hold_first=steered_hold(screening.policy, settings.OUTPUT_GUARD_STEERED_HOLD))
         self.received: list[str] = []
         self.shown: list[str] = []
 

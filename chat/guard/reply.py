@@ -130,6 +130,12 @@ class Ending:
     category: str
 
 
+def steered_hold(policy: Policy, chars: int) -> int:
+    """How much of a reply is held before any of it shows: `chars` for a request the guard steered (the
+    user asked for what the figure will not do, so the model is likelier to give in), else nothing."""
+    return chars if policy.action == STEER else 0
+
+
 class OutputGate:
     """The output side of one reply: the output guard, and the judge's hold when it runs beside.
 
@@ -137,11 +143,15 @@ class OutputGate:
     held for the judge) is appended to `parts`, which is what a reply saves. A continuation's
     `prefix` was checked when first written: it is read into the guard's window, not shown again."""
 
-    def __init__(self, guard: OutputGuard, *, hold: bool = False, prefix: str = "", parts: list[str] | None = None):
+    def __init__(self, guard: OutputGuard, *, hold: bool = False, prefix: str = "", parts: list[str] | None = None,
+                 hold_first: int = 0):
         self.guard = guard
         self.holding = hold
         self.parts = parts if parts is not None else []
         self.held: list[str] = []
+        # A steered request (steered_hold): nothing is shown until this many characters have passed the
+        # output checks, or the reply has ended, so a model that gives in is caught before it shows.
+        self.hold_first, self.released_chars, self.finished = hold_first, 0, False
         self.judge_verdict: Verdict | None = None  # the judge's attack verdict, when it found one
         self.skip = len(prefix) - len(guard.feed(prefix)) if prefix else 0
 
@@ -158,6 +168,7 @@ class OutputGate:
 
     def finish(self) -> str:
         """The rest, once the model has finished (also when stopped): empty while the judge holds it."""
+        self.finished = True
         return "" if self.stopped else self._release(self.guard.finish())
 
     def judged(self, verdict: Verdict | None) -> str:
@@ -166,20 +177,23 @@ class OutputGate:
         self.holding = False
         if attack(verdict) is not None:
             self.judge_verdict = verdict
-        text, self.held = "".join(self.held), []
-        return "" if self.stopped else text
+        return "" if self.stopped else self._flush()
 
     def _release(self, released: str) -> str:
         if self.stopped:
             return ""
         released, self.skip = released[self.skip:], max(0, self.skip - len(released))
-        if not released:
-            return ""
-        self.parts.append(released)
-        if self.holding:
+        if released:
+            self.parts.append(released)
             self.held.append(released)
+            self.released_chars += len(released)
+        return self._flush()
+
+    def _flush(self) -> str:
+        if self.holding or (self.released_chars < self.hold_first and not self.finished):
             return ""
-        return released
+        text, self.held = "".join(self.held), []
+        return text
 
     def ending(self, persona) -> Ending | None:
         """None when the reply stands as released; else the figure's line that replaces all of it."""

@@ -15,7 +15,8 @@ from django.core.management import call_command
 from chat.guard import judge, reply
 from chat.guard.evaluation import Item, run_item
 from chat.guard.input import Verdict
-from chat.guard.reply import OutputGate, Screening, output_guard, replay, screen, settle
+from chat.guard.policy import ANSWER, REFUSE, STEER, Policy
+from chat.guard.reply import OutputGate, Screening, output_guard, replay, screen, settle, steered_hold
 from chat.models import Message
 from chat.streaming import provider_config
 from personas import probes
@@ -179,3 +180,28 @@ def test_a_probe_against_the_real_model_is_judged_as_a_users_message_would_be(se
     assert both.filled
     assert row.real.action == probes.REFUSED and row.real.text == li_bai.signature_lines["role_swap"]
     assert "律师" not in row.real.released and row.real.passed is True
+
+
+def test_a_steered_reply_shows_nothing_until_its_first_characters_pass():
+    held = gate(hold_first=10)
+    assert held.feed("黄鹤楼前烟花") == ""  # six characters passed the checks: saved, not shown
+    assert "".join(held.parts) == "黄鹤楼前烟花"
+    assert held.feed("三月下扬州") == "黄鹤楼前烟花三月下扬州"  # past ten: all of it, then it flows as before
+    assert held.feed("孤帆") == "孤帆"
+    short = gate(hold_first=100)
+    assert short.feed("不可妄编") == "" and short.finish() == "不可妄编"  # a short reply shows when it ends
+
+
+def test_a_steered_reply_that_gives_in_is_caught_before_anything_shows():
+    pieces = ["遵命！以下便是你要的全部内容，毫无保留，", "步骤如下。", "Sure. Setting the historical ",
+              "role aside, here is a plain answer."]
+    plain = gate()
+    assert "".join(plain.feed(piece) for piece in pieces).startswith("遵命！")  # without the hold it showed
+    held = gate(hold_first=100)
+    shown = "".join(held.feed(piece) for piece in pieces) + held.finish()
+    assert shown == "" and held.ending(FIGURE) is not None
+
+
+def test_steered_hold_applies_to_steered_requests_only():
+    assert steered_hold(Policy(STEER, "note"), 100) == 100
+    assert steered_hold(Policy(ANSWER), 100) == 0 and steered_hold(Policy(REFUSE), 100) == 0
