@@ -81,7 +81,9 @@ def audit(url: str, session: str, out: Path) -> dict:
         "--chrome-flags=--headless --no-sandbox --disable-background-networking",
         "--extra-headers=" + json.dumps({"Cookie": f"sessionid={session}"}),
     ]
-    subprocess.run(command, env=env, check=True, timeout=300)
+    # The CLI now and then exits 1 when Chromium's trace ends early on a busy machine: one more try.
+    if subprocess.run(command, env=env, timeout=300).returncode != 0:
+        subprocess.run(command, env=env, check=True, timeout=300)
     report = json.loads(out.read_text())
     requests = report["audits"]["network-requests"]["details"]["items"]
     total = sum(r.get("transferSize") or 0 for r in requests)

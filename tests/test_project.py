@@ -119,3 +119,17 @@ def test_the_url_guard_honours_the_operator_allowlist():
     check_public_url("http://127.0.0.1:8080/v1", ["127.0.0.1:8080"])
     with pytest.raises(UnsafeURL):
         check_public_url("http://127.0.0.1:8081/v1", ["127.0.0.1:8080"])
+
+
+@pytest.mark.django_db
+def test_pages_are_compressed_for_browsers_that_accept_it(client):
+    import gzip
+
+    from django.core.management import call_command
+
+    call_command("seedpersonas", verbosity=0)
+    plain = client.get("/")
+    packed = client.get("/", HTTP_ACCEPT_ENCODING="gzip")
+    assert packed["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed["Vary"]
+    assert len(packed.content) * 3 < len(plain.content)
+    assert gzip.decompress(packed.content).decode().count("figure-card") == plain.content.decode().count("figure-card")
