@@ -63,7 +63,13 @@ def _shorten(text: str) -> str:
 
 
 def fallback_title(question: str) -> str:
-    """The first question itself, on one line and cut short: no model call."""
+    """The first question itself, on one line and cut short: no model call. A tool command gives its
+    argument ("/查 赐金放还" → "赐金放还"), not the command."""
+    from chat.tools.registry import parse_command  # the tools import the prompt code, which imports this
+
+    command = parse_command(question)
+    if command is not None and command[1]:
+        question = command[1]
     return _shorten(_one_line(question)) or "未命名对话"
 
 

@@ -200,3 +200,8 @@ def test_the_fallback_is_the_first_question_trimmed():
     long = titles.fallback_title("长" * 50)
     assert long == "长" * (titles.TITLE_MAX_CHARS - 1) + "…"
     assert titles.fallback_title("\u200b\u202e") == "未命名对话"
+
+
+def test_a_tool_command_gives_its_argument_as_the_fallback():
+    assert titles.fallback_title("/查 赐金放还") == "赐金放还"
+    assert titles.fallback_title("/不是命令 你好") == "/不是命令 你好"
