@@ -12,9 +12,11 @@ from personas.models import (
     SIGNATURE_CATEGORIES,
     Dynasty,
     EpistemicLabel,
+    FigureRelation,
     KnowledgeEntry,
     LifeStage,
     Persona,
+    RelationKind,
     ScreenPortrayal,
 )
 
@@ -67,6 +69,11 @@ def persona_to_card(persona: Persona) -> dict[str, Any]:
                 {"production": p.production, "year": p.year, "actor": p.actor,
                  "depiction": p.depiction, "departures": p.departures}
                 for p in persona.portrayals.all()
+            ],
+            # By the other figure's slug: a card carries what this figure knew of others (docs/relations.md).
+            "relations": [
+                {"other": r.other.slug, "kind": r.kind, "note": r.note, "since": r.since_year, "source": r.source}
+                for r in persona.relations.select_related("other").order_by("other__slug")
             ],
         },
     }
@@ -123,6 +130,8 @@ class ParsedCard:
     life_stages: list[LifeStage]
     knowledge_entries: list[KnowledgeEntry]
     portrayals: list[ScreenPortrayal]
+    # {"other": slug, "kind", "note", "since", "source"}; None when the card says nothing of relations
+    relations: list[dict] | None = None
 
 
 def card_parse(card: dict[str, Any]) -> ParsedCard:
@@ -172,6 +181,13 @@ def card_parse(card: dict[str, Any]) -> ParsedCard:
             for p in ours.get("portrayals") or []
         ],
     )
+    relations = ours.get("relations")
+    if relations is not None:
+        if not isinstance(relations, list) or not all(
+                isinstance(r, dict) and isinstance(r.get("other"), str) and r.get("kind") in RelationKind.values
+                and isinstance(r.get("note"), str) for r in relations):
+            raise CardError(f"{slug}: 人物关系格式不对")
+        parsed.relations = relations
     children = ((parsed.life_stages, "name"), (parsed.knowledge_entries, "title"), (parsed.portrayals, "production"))
     for rows, key in children:
         keys = [getattr(obj, key) for obj in rows]
@@ -209,7 +225,26 @@ def persona_write(persona: Persona, parsed: ParsedCard, *, fields=PERSONA_CARD_F
     _sync_children(persona, persona.life_stages, "name", parsed.life_stages, prune)
     _sync_children(persona, persona.knowledge_entries, "title", parsed.knowledge_entries, prune)
     _sync_children(persona, persona.portrayals, "production", parsed.portrayals, prune)
+    if parsed.relations is not None:
+        _sync_relations(persona, parsed.relations, prune)
     return persona
+
+
+def _sync_relations(persona: Persona, relations: list[dict], prune: bool) -> None:
+    """The card's relations, for the other figures that exist here (a relation to a figure this site
+    does not have is left out)."""
+    others = {p.slug: p for p in Persona.objects.filter(slug__in=[r["other"] for r in relations])}
+    keep = []
+    for item in relations:
+        other = others.get(item["other"])
+        if other is None or other.pk == persona.pk:
+            continue
+        row, _ = FigureRelation.objects.update_or_create(figure=persona, other=other, defaults={
+            "kind": item["kind"], "note": item["note"], "since_year": item.get("since"),
+            "source": item.get("source") or ""})
+        keep.append(row.pk)
+    if prune:
+        persona.relations.exclude(pk__in=keep).delete()
 
 
 def _sync_children(persona: Persona, manager, key: str, wanted: list, prune: bool = True) -> None:

@@ -67,3 +67,21 @@ def test_contemporaries_without_a_row_are_not_made_friends(seeded):
     FigureRelation.objects.filter(figure__slug="li-bai", other__slug="du-fu").delete()  # a curator removed it
     prompt = _prompt("li-bai", "du-fu")
     assert "与你同时代" in prompt and "史料不载你们此时见过面" in prompt
+
+
+def test_relations_round_trip_through_a_card(seeded):
+    from personas.cards import persona_import_card, persona_to_card
+
+    li_bai = Persona.objects.get(slug="li-bai")
+    card = persona_to_card(li_bai)
+    mine = card["data"]["extensions"]["guyue/persona"]["relations"]
+    assert {"other": "du-fu", "kind": "knew", "since": 744}.items() <= next(r for r in mine if r["other"] == "du-fu").items()
+    FigureRelation.objects.filter(figure=li_bai).delete()
+    mine.append({"other": "no-such-figure", "kind": "knew", "note": "无此人。"})
+    persona_import_card(card)
+    restored = FigureRelation.objects.get(figure=li_bai, other__slug="du-fu")
+    assert restored.since_year == 744 and "相识于洛阳" in restored.note
+    assert not FigureRelation.objects.filter(figure=li_bai, other__slug="no-such-figure").exists()
+    card["data"]["extensions"]["guyue/persona"]["relations"] = [{"other": "du-fu", "kind": "friends?", "note": "x"}]
+    with pytest.raises(Exception, match="人物关系格式不对"):
+        persona_import_card(card)
