@@ -18,7 +18,9 @@ pytestmark = pytest.mark.django_db
 
 # Words that are names, not prose: products, formats, keyboard keys, template markers in card text.
 ALLOWED = re.compile(r"(DashScope|OpenRouter|OpenAI|SillyTavern|Character Card|JSON|Markdown|PNG|SVG|URL|API|ID"
-                     r"|LDAP|Control|Command|START|user|char|admin|qwen|wan|Django|token|Anthropic Messages|Gemini generateContent)", re.I)
+                     r"|LDAP|Control|Command|START|user|char|admin|qwen|wan|Django|token|Anthropic Messages|Gemini generateContent"
+                     # OpenAI's speech voices: identifiers the provider takes, not prose
+                     r"|alloy|ash|coral|echo|fable|nova|onyx|sage|shimmer|verse)", re.I)
 
 
 def english_on(page: str, slugs: set[str]) -> set[str]:
