@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from chat.providers.chunks import stream_json, token_count
 from chat.providers.config import ProviderConfig, bearer, host_of, post_json, stream_headers
 from chat.providers.convert import OPENER, arguments, data_url, image_url, merge_turns, parts, text_of, tool_functions
 from chat.providers.errors import ProviderError, error_from_event_data, error_from_payload
@@ -165,7 +166,7 @@ class Parser:
         data = sse.data.strip()
         if not data:
             return []
-        payload = _json(data)
+        payload = stream_json(data)
         kind = payload.get("type") or sse.event
         if kind == "error" or isinstance(payload.get("error"), dict):
             raise error_from_payload(payload)
@@ -200,7 +201,7 @@ class Parser:
         return events
 
     def _block_start(self, payload: Mapping[str, Any]) -> list[Event]:
-        block, index = payload.get("content_block") or {}, _int(payload.get("index"))
+        block, index = payload.get("content_block") or {}, token_count(payload.get("index"))
         if block.get("type") == "text":
             return [TextDelta(block["text"])] if isinstance(block.get("text"), str) and block["text"] else []
         if block.get("type") != "tool_use":
@@ -213,7 +214,7 @@ class Parser:
         return [ToolCallDelta(self._order[index], slot.id or None, slot.name or None, "".join(slot.arguments))]
 
     def _block_delta(self, payload: Mapping[str, Any]) -> list[Event]:
-        delta, index = payload.get("delta") or {}, _int(payload.get("index"))
+        delta, index = payload.get("delta") or {}, token_count(payload.get("index"))
         kind = delta.get("type")
         if kind == "input_json_delta" and index in self._calls:
             fragment = delta.get("partial_json") or ""
@@ -229,25 +230,13 @@ class Parser:
             return
         self._usage_seen = True
         # Cached prompt tokens are reported apart from input_tokens; all of them were read.
-        prompt = sum(_int(raw.get(k)) for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
+        prompt = sum(token_count(raw.get(k)) for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
         if prompt:
             self._input = prompt
         if "output_tokens" in raw:
-            self._output = _int(raw["output_tokens"])  # cumulative, not a delta
+            self._output = token_count(raw["output_tokens"])  # cumulative, not a delta
 
 
-def _json(data: str) -> dict[str, Any]:
-    try:
-        payload = json.loads(data)
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict):
-        raise ProviderError("upstream", detail=f"malformed stream data: {data[:200]}")
-    return payload
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _call(slot: _Slot) -> ToolCall:

@@ -44,7 +44,7 @@ class ChunkParser:
         if data.startswith("[DONE]"):
             self.done = True
             return []
-        payload = _json(data)
+        payload = stream_json(data)
         # Any chunk may be an error object; check before touching `choices` (docs/provider-reference.md §0.3).
         if payload.get("error") or payload.get("object") == "error":
             raise error_from_payload(payload)
@@ -104,7 +104,8 @@ class ChunkParser:
         return ToolCallDelta(index, call_id or None, name or None, fragment)
 
 
-def _json(data: str) -> dict[str, Any]:
+def stream_json(data: str) -> dict[str, Any]:
+    """One event's JSON object; an upstream error when it is not one (every protocol's stream)."""
     try:
         payload = json.loads(data)
     except ValueError:
@@ -112,6 +113,10 @@ def _json(data: str) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise ProviderError("upstream", detail=f"malformed stream data: {data[:200]}")
     return payload
+
+
+def token_count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _text(content: Any) -> str:
@@ -123,18 +128,16 @@ def _text(content: Any) -> str:
 
 
 def _usage(raw: Mapping[str, Any]) -> Usage:
-    prompt, completion = _int(raw.get("prompt_tokens")), _int(raw.get("completion_tokens"))
+    prompt, completion = token_count(raw.get("prompt_tokens")), token_count(raw.get("completion_tokens"))
     cost = raw.get("cost")
     return Usage(
         prompt_tokens=prompt,
         completion_tokens=completion,
-        total_tokens=_int(raw.get("total_tokens")) or prompt + completion,
+        total_tokens=token_count(raw.get("total_tokens")) or prompt + completion,
         cost=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None,
     )
 
 
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _call(slot: _Slot) -> ToolCall:

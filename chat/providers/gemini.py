@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from chat.providers.chunks import stream_json, token_count
 from chat.providers.config import ProviderConfig, bearer, host_of, post_json, stream_headers
 from chat.providers.convert import OPENER, arguments, data_url, image_url, merge_turns, parts, text_of, tool_functions
 from chat.providers.errors import ProviderError, error_from_payload
@@ -164,7 +165,7 @@ class Parser:
         data = sse.data.strip()
         if not data:
             return []
-        payload = _json(data)
+        payload = stream_json(data)
         if payload.get("error"):
             raise error_from_payload(payload)
         blocked = (payload.get("promptFeedback") or {}).get("blockReason")
@@ -174,7 +175,7 @@ class Parser:
             self.usage = _usage(payload["usageMetadata"])  # later chunks carry the running totals
         events: list[Event] = []
         for candidate in payload.get("candidates") or ():
-            if isinstance(candidate, Mapping) and _int(candidate.get("index")) == 0 and not self.done:
+            if isinstance(candidate, Mapping) and token_count(candidate.get("index")) == 0 and not self.done:
                 events += self._candidate(candidate)
         return events
 
@@ -213,22 +214,10 @@ class Parser:
         return ToolCallDelta(len(self._calls) - 1, tool.id or None, tool.name or None, args)
 
 
-def _json(data: str) -> dict[str, Any]:
-    try:
-        payload = json.loads(data)
-    except ValueError:
-        payload = None
-    if not isinstance(payload, dict):
-        raise ProviderError("upstream", detail=f"malformed stream data: {data[:200]}")
-    return payload
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _usage(raw: Mapping[str, Any]) -> Usage:
-    prompt = _int(raw.get("promptTokenCount"))
+    prompt = token_count(raw.get("promptTokenCount"))
     # Thinking tokens are billed as output, as OpenAI-style providers count reasoning tokens.
-    completion = _int(raw.get("candidatesTokenCount")) + _int(raw.get("thoughtsTokenCount"))
-    return Usage(prompt, completion, _int(raw.get("totalTokenCount")) or prompt + completion)
+    completion = token_count(raw.get("candidatesTokenCount")) + token_count(raw.get("thoughtsTokenCount"))
+    return Usage(prompt, completion, token_count(raw.get("totalTokenCount")) or prompt + completion)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,18 +64,32 @@ def no_csp_violations():
         pytest.fail("Content-Security-Policy violations:\n" + "\n".join(seen), pytrace=False)
 
 
+BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-background-networking"]
+
+
+@contextmanager
+def chromium(*flags: str):
+    """A RecordingBrowser on Debian's Chromium, with extra flags (a fake microphone, for instance)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*BROWSER_FLAGS, *flags])
+        yield RecordingBrowser(browser)
+        browser.close()
+
+
+def fake_microphone(wav) -> tuple[str, ...]:
+    """Chromium flags for a microphone that plays `wav` (in a loop), permission granted."""
+    return ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-audio-capture={wav}")
+
+
 # Module scope: sync Playwright keeps an event loop running in this thread until it stops, which
 # would break the async tests collected after this package.
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-background-networking"]
-        )
-        yield RecordingBrowser(browser)
-        browser.close()
+    with chromium() as recording:
+        yield recording
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from email.policy import HTTP
 import pytest
 
 from chat.speech_input import formats
-from tests.e2e.conftest import CHROMIUM, RecordingBrowser
+from tests.e2e.conftest import chromium, fake_microphone
 from tests.e2e.journeys import sign_up, start_chat
 from tests.fakes.upstream import json_reply
 
@@ -35,17 +35,9 @@ def spoken_wav(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(spoken_wav):
-    """This module's own Chromium: a fake microphone that plays the wav, permission granted."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-background-networking",
-            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-audio-capture={spoken_wav}",
-        ])
-        yield RecordingBrowser(browser)
-        browser.close()
+    """This module's own Chromium: a fake microphone that plays the wav."""
+    with chromium(*fake_microphone(spoken_wav)) as recording:
+        yield recording
 
 
 def form_parts(request) -> dict[str, bytes]:

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, RecordingBrowser
+from tests.e2e.conftest import chromium, fake_microphone
 from tests.e2e.journeys import sign_up, start_chat, whole_reply
 from tests.fakes.speech import speech_handler
 from tests.fakes.upstream import json_reply
@@ -33,16 +33,9 @@ def utterance_wav(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(utterance_wav):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-background-networking",
-            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-audio-capture={utterance_wav}",
-        ])
-        yield RecordingBrowser(browser)
-        browser.close()
+    """This module's own Chromium: a fake microphone that plays the wav."""
+    with chromium(*fake_microphone(utterance_wav)) as recording:
+        yield recording
 
 
 def test_a_spoken_turn_is_sent_answered_read_and_the_page_listens_again(app, page, upstream, shot):
