@@ -81,9 +81,9 @@ def _explanation(message: Message) -> str:
 
 
 def render_bubble(message: Message, *, siblings: list[int], persona: Persona, tool_runs=(), image=None,
-                  citations: Mapping[int, Citation] | None = None) -> str:
+                  citations: Mapping[int, Citation] | None = None, note: str = "") -> str:
     """`citations`: entries named in the text (chat.citations.citations_for); only those `persona` may
-    cite become marks."""
+    cite become marks. `note`: the site's ruling on a verse game's line (chat/games.py)."""
     is_error = message.status == Message.Status.ERROR
     body = _body_html(message, citable(citations or {}, persona))
     context = {
@@ -107,12 +107,13 @@ def render_bubble(message: Message, *, siblings: list[int], persona: Persona, to
         "tool_cards": [mark_safe(render_card(run)) for run in tool_runs],  # its template escapes the data
         "image": image,  # the picture the user showed with it (docs/vision.md)
         "image_url": file_url(image) if image is not None else "",
+        "game_note": note,
     }
     return render_to_string("chat/_message.html", context)
 
 
 def message_payload(message: Message, *, siblings: list[int], persona: Persona, tool_runs=(), image=None,
-                    citations: Mapping[int, Citation] | None = None) -> dict:
+                    citations: Mapping[int, Citation] | None = None, note: str = "") -> dict:
     """The `M` object of docs/websocket.md."""
     return {
         "id": message.pk,
@@ -121,5 +122,5 @@ def message_payload(message: Message, *, siblings: list[int], persona: Persona, 
         "status": message.status,
         "error_kind": message.error_kind,
         "html": render_bubble(message, siblings=siblings, persona=persona, tool_runs=tool_runs, image=image,
-                              citations=citations),
+                              citations=citations, note=note),
     }

@@ -11,7 +11,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.core.cache import cache
 
-from chat import durable, services
+from chat import durable, games, services
 from chat.bubbles import can_continue, message_payload
 from chat.citations import citations_for
 from chat.frames import Frame, parse_frame
@@ -20,13 +20,14 @@ from chat.models import BackgroundJob, Conversation, Message
 from chat.notify import conversation_group
 from chat.recall.extract import extraction_due
 from chat.recall.memories import remember_from_message, remember_request
-from chat.scenes import addressees, speaker_of
+from chat.scenes import PASS_LINE, Cue, absent_note, plan_turn, speaker_of
 from chat.selectors import branch_messages, conversation_tree
 from chat.streaming import ReplyRun
 from chat.tools.runner import ToolRequest, request_from
 from chat.tree import Tree
 from chat.vision.services import attachment_link, pending_attachment
 from guyue import ratelimit
+from personas.models import Persona
 
 logger = logging.getLogger(__name__)
 INTERNAL_MESSAGE = "本站内部出错，请求没有完成，请稍后再试。"
@@ -35,7 +36,7 @@ INTERNAL_MESSAGE = "本站内部出错，请求没有完成，请稍后再试。
 @database_sync_to_async
 def _load(user, conversation_id: int) -> tuple[Conversation, Tree, list[Message]] | None:
     conversation = (
-        Conversation.objects.for_user(user).select_related("persona", "partner", "life_stage", "style_preset")
+        Conversation.objects.for_user(user).with_figures().select_related("life_stage", "style_preset")
         .filter(pk=conversation_id).first()
     )
     if conversation is None:
@@ -57,10 +58,17 @@ LOCK_SECONDS = 30
 LOCK_REFRESH_SECONDS = 10
 
 
-def message_payload_with_sources(message: Message, siblings: list[int], persona, tool_runs, image=None) -> dict:
+def message_payload_with_sources(message: Message, siblings: list[int], persona, tool_runs, image=None,
+                                 note: str = "") -> dict:
     # One trip: the entries the reply cites (no query when it cites none) and its bubble.
     return message_payload(message, siblings=siblings, persona=persona, tool_runs=tool_runs, image=image,
-                           citations=citations_for([message.content]))
+                           citations=citations_for([message.content]), note=note)
+
+
+@database_sync_to_async
+def _absent_names(conversation: Conversation) -> list[str]:
+    here = {figure.pk for figure in conversation.figures}
+    return [name for pk, name in Persona.objects.published().values_list("pk", "name") if pk not in here]
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
@@ -87,6 +95,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.task: asyncio.Task | None = None
         self.lock_pending = False  # taken for a frame whose reply has not started yet
         self.image = None  # the picture the last send showed (docs/vision.md)
+        # A salon: the names of the site's other figures, so a message to one of them is answered with a note.
+        self.absent_names = await _absent_names(self.conversation) if self.conversation.is_salon else []
         await self.channel_layer.group_add(conversation_group(self.conversation_id), self.channel_name)
         await self.accept()
 
@@ -194,7 +204,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         await self._refresh(frame.parent_id)
         parent = self.branch[-1] if self.branch else None
-        speakers = addressees(self.conversation, frame.to, text)
+        cues = self._cues(frame.to, text)
+        if isinstance(cues, str):  # the user spoke to a figure who is not in the salon: the host says so
+            await self._answer_absent(text, parent, cues)
+            return
+        speakers = cues
         if remember_request(text) is None:
             # Checked here, saved by the reply in its one trip to the database before the call.
             question = services.user_message_new(conversation=self.conversation, text=text, parent=parent)
@@ -214,6 +228,40 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self._start(user_message, branch=[*self.branch, user_message], announce=True, speakers=speakers,
                           tool_request=tool_request)
 
+    def _cues(self, to, text: str) -> list[Cue] | str:
+        """Who speaks after this message, in order (docs/salon.md); the absent figure's name when the
+        user addressed one. In a verse game every figure takes its turn, and the site checks the
+        user's own line first (MessageRejected with the rule it breaks)."""
+        game, _ = games.game_of(self.branch)
+        try:
+            started = games.start_command(text)
+        except games.GameRuleBroken as exc:
+            raise services.MessageRejected(str(exc), "game_rule") from None
+        if started is None and game is not None and not games.is_end(text):
+            reason = games.broken(game, text)
+            if reason:
+                raise services.MessageRejected(f"{reason}（发送 /结束 可结束本局。）", "game_rule")
+        max_turns = settings.SALON_MAX_TURNS
+        if started is not None or (game is not None and not games.is_end(text)):
+            return [Cue(figure) for figure in self.conversation.figures][:max_turns]
+        plan = plan_turn(self.conversation, to, text, max_turns=max_turns, absent_names=self.absent_names)
+        return plan.absent or plan.cues
+
+    async def _answer_absent(self, text: str, parent: Message | None, absent: str) -> None:
+        host = self.conversation.persona
+        note = absent_note(host, absent, self.conversation.figures)
+        question, reply = await database_sync_to_async(self._save_absent)(text, parent, note)
+        await self._announce(question)
+        self._add_to_tree(reply)
+        self.branch = [*self.branch, question, reply]
+        await self._emit({"type": "message", "message": await self._payload(reply)})
+
+    def _save_absent(self, text: str, parent: Message | None, note: str) -> tuple[Message, Message]:
+        question = services.message_add_user(conversation=self.conversation, text=text, parent=parent)
+        reply = services.reply_save(conversation=self.conversation, parent=question, content=note,
+                                    status=Message.Status.COMPLETE, provider="salon", speaker=self.conversation.persona)
+        return question, reply
+
     def _save_user_message(self, text: str, parent: Message | None) -> Message:
         message = services.message_add_user(conversation=self.conversation, text=text, parent=parent)
         if self.image is not None:
@@ -228,8 +276,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             conversation=self.conversation, original=original, text=frame.text
         )
         path = self.tree.path_to(original.parent_id)
-        speakers = addressees(self.conversation, frame.to, frame.text)
-        await self._start(edited, branch=[*await self._messages(path), edited], announce=True, speakers=speakers)
+        plan = plan_turn(self.conversation, frame.to, frame.text, max_turns=settings.SALON_MAX_TURNS)
+        await self._start(edited, branch=[*await self._messages(path), edited], announce=True, speakers=plan.cues)
 
     async def _regenerate(self, frame: Frame) -> None:
         reply = await self._message(frame.message_id, Message.Role.ASSISTANT)
@@ -240,8 +288,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         question = next((m for m in reversed(branch) if m.role == Message.Role.USER), None)
         tool_request = request_from(question.content, button=None, allow_tools=False) if question else None
         # Only the figure who spoke that reply speaks again; a slash command runs again.
-        await self._start(branch[-1], branch=branch, announce=False, speakers=[speaker_of(reply, self.conversation)],
-                          tool_request=tool_request)
+        await self._start(branch[-1], branch=branch, announce=False,
+                          speakers=[Cue(speaker_of(reply, self.conversation))], tool_request=tool_request)
 
     async def _continue(self, frame: Frame) -> None:
         """续写: a new version of an unfinished reply that starts with its text and carries on."""
@@ -258,8 +306,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if not await self._admit():
             return
         branch = await self._messages(self.tree.path_to(reply.parent_id))
-        await self._start(branch[-1], branch=branch, announce=False, speakers=[speaker_of(reply, self.conversation)],
-                          prefix=reply.content)
+        await self._start(branch[-1], branch=branch, announce=False,
+                          speakers=[Cue(speaker_of(reply, self.conversation))], prefix=reply.content)
 
     # --- helpers ---------------------------------------------------------------------------------
     async def _admit(self) -> bool:
@@ -319,7 +367,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             else:
                 self._add_to_tree(parent)
         # Tools serve the first figure's answer.
-        self.run = self._run_for(branch, speakers[0], tool_request, prefix=prefix, announce=later, image=image)
+        self.run = self._run_for(branch, speakers[0], tool_request, prefix=prefix, announce=later, image=image,
+                                 addressed=speakers)
         self.task = asyncio.create_task(self._reply(branch, speakers))
         self.lock_pending = False  # the task releases it now
 
@@ -328,28 +377,46 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self._add_to_tree(message)
         await self._emit({"type": "message", "message": await self._payload(message)})
 
-    def _run_for(self, branch: list[Message], speaker, tool_request: ToolRequest | None = None,
-                 prefix: str = "", announce=None, image=None) -> ReplyRun:
+    def _run_for(self, branch: list[Message], cue: Cue, tool_request: ToolRequest | None = None,
+                 prefix: str = "", announce=None, image=None, addressed=()) -> ReplyRun:
         return ReplyRun(user=self.user, conversation=self.conversation, parent=branch[-1], branch=branch,
-                        send=self._emit, speaker=speaker, tool_request=tool_request, prefix=prefix, announce=announce,
-                        image=image)
+                        send=self._emit, speaker=cue.persona, tool_request=tool_request, prefix=prefix,
+                        announce=announce, image=image, cue_note=self._cue_note(branch, cue, addressed),
+                        may_pass=cue.optional)
+
+    def _cue_note(self, branch: list[Message], cue: Cue, addressed) -> str:
+        """The site's note for this speaker's turn: a game's rule, or, for a figure not addressed, that
+        it may keep silent (curator text only: names of figures, never the user's words)."""
+        game, _ = games.game_of(branch)
+        if game is not None:
+            return games.cue_note(game, cue.persona.name)
+        if not cue.optional:
+            return ""
+        asked = "、".join(other.persona.name for other in addressed if not other.optional)
+        return (f"用户这次问的是{asked}。你若有值得补充或不同的看法，就用你自己的口吻简短说出，不要重复别人说过的话；"
+                f"若无话可补，只回答「{PASS_LINE}」四个字。")
 
     async def _hold_lock(self) -> None:
         while True:
             await asyncio.sleep(LOCK_REFRESH_SECONDS)
             await sync_to_async(cache.touch)(self._lock_key, LOCK_SECONDS)
 
-    async def _reply(self, branch: list[Message], speakers: list) -> None:
-        """Each addressed figure answers in turn; in a scene the second hears the first."""
+    async def _reply(self, branch: list[Message], speakers: list[Cue]) -> None:
+        """Each figure of the turn speaks in order, hearing those before it (docs/salon.md)."""
         holder = asyncio.create_task(self._hold_lock())
         try:
-            for index, speaker in enumerate(speakers):
+            for index, cue in enumerate(speakers):
                 if index:
-                    self.run = self._run_for(branch, speaker)
+                    self.run = self._run_for(branch, cue, addressed=speakers)
                 reply = await self.run.run()
+                if self.run.passed:  # nothing to add: its bubble goes, the next figure hears the same
+                    await self._emit({"type": "reply_pass", "id": reply.pk, "speaker": cue.persona.name})
+                    continue
                 self._add_to_tree(reply)
                 branch = self.branch = [*branch, reply]
-                await self._emit({"type": "reply_end", "message": await self._payload(reply, self.run.tool_runs())})
+                _, notes = games.game_of(branch)
+                await self._emit({"type": "reply_end", "message": await self._payload(reply, self.run.tool_runs(),
+                                                                                     note=notes.get(reply.pk, ""))})
                 if self.run.stopped or reply.status != Message.Status.COMPLETE:
                     break  # a stop, or a failure, ends the whole turn
         except services.MessageRejected as exc:  # over the quota: no call was made, the question is kept
@@ -366,12 +433,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             self.tree.parent[message.pk] = message.parent_id
             self.tree.children[message.parent_id].append(message.pk)
 
-    async def _payload(self, message: Message, tool_runs=()) -> dict:
+    async def _payload(self, message: Message, tool_runs=(), note: str = "") -> dict:
         siblings = self.tree.siblings(message.pk)
         persona = speaker_of(message, self.conversation)
         image = getattr(self, "image", None)  # the picture this socket's last send showed, once linked
         image = image if image is not None and image.message_id == message.pk else None
-        return await sync_to_async(message_payload_with_sources)(message, siblings, persona, tool_runs, image)
+        return await sync_to_async(message_payload_with_sources)(message, siblings, persona, tool_runs, image, note)
 
     async def _emit(self, frame: dict) -> None:
         if frame["type"] not in SHARED_FRAMES:

@@ -35,9 +35,8 @@ def _header(conversation: Conversation) -> list[str]:
         "",
         f"- 人物：{persona.name}（{persona.get_dynasty_display()} · {persona.lifespan}）",
     ]
-    if conversation.partner is not None:
-        partner = conversation.partner
-        lines.append(f"- 同场人物：{partner.name}（{partner.get_dynasty_display()} · {partner.lifespan}）")
+    for guest in conversation.guests:
+        lines.append(f"- 同场人物：{guest.name}（{guest.get_dynasty_display()} · {guest.lifespan}）")
     if conversation.life_stage is not None:
         lines.append(f"- 人生阶段：{conversation.life_stage}")
     if conversation.style_preset is not None:

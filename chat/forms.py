@@ -23,18 +23,33 @@ class ConversationSettingsForm(forms.Form):
         self.fields["life_stage"].queryset = persona.life_stages.all()
 
 
-class StartForm(ConversationSettingsForm):
-    """Settings plus an optional second figure, for a two-figure scene (chosen only at the start)."""
+GUEST_FIELDS = ("guest_1", "guest_2", "guest_3")  # up to MAX_GUESTS (chat/models.py)
 
-    partner = forms.ModelChoiceField(
-        queryset=None, required=False, label="同场人物（可选）", empty_label="无（一对一对话）",
-        help_text="选一位人物同场对谈：两位各以自己的口吻说话，只知道各自生前之事。",
-        error_messages={"invalid_choice": "所选同场人物不存在。"},
-    )
+
+class StartForm(ConversationSettingsForm):
+    """Settings plus up to three more figures, for a scene or a salon (雅集; chosen only at the start)."""
 
     def __init__(self, *args, persona: Persona, **kwargs):
         super().__init__(*args, persona=persona, **kwargs)
-        self.fields["partner"].queryset = Persona.objects.published().exclude(pk=persona.pk)
+        others = Persona.objects.published().exclude(pk=persona.pk)
+        for number, name in enumerate(GUEST_FIELDS, 1):
+            self.fields[name] = forms.ModelChoiceField(
+                queryset=others, required=False, label=f"同场人物{'一二三'[number - 1]}（可选）",
+                empty_label="无", error_messages={"invalid_choice": "所选同场人物不存在。"},
+                help_text="选一至三位人物同场：各以自己的口吻说话，只知道各自生前之事与席间所言。" if number == 1 else "",
+            )
+
+    def clean(self):
+        cleaned = super().clean()
+        guests = [cleaned.get(name) for name in GUEST_FIELDS if cleaned.get(name) is not None]
+        if len({guest.pk for guest in guests}) != len(guests):
+            raise forms.ValidationError("同场人物不能重复。")
+        cleaned["guests"] = guests
+        return cleaned
+
+    def start_arguments(self) -> dict:
+        data = self.cleaned_data
+        return {"life_stage": data.get("life_stage"), "style_preset": data.get("style_preset"), "guests": data["guests"]}
 
 
 class RenameForm(forms.Form):

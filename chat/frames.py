@@ -6,12 +6,15 @@ reply lock is taken, so no input can leave the conversation busy.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from chat.services import MessageRejected, clean_user_text
 
 KINDS = ("send", "regenerate", "edit", "continue", "stop")
-ADDRESSEES = ("", "both", "persona", "partner")
+ADDRESSEES = ("all", "both", "persona", "partner")
+_SLUG = re.compile(r"^[-a-z0-9_]{1,50}$")
+MAX_ADDRESSEES = 4  # a salon's figures (docs/salon.md)
 _NEEDS_TEXT = ("send", "edit")
 _NEEDS_MESSAGE = ("regenerate", "edit", "continue")
 _MAX_ID = 2**63 - 1
@@ -25,7 +28,7 @@ class Frame:
     message_id: int | None = None
     tool: str | None = None
     tools: bool = False
-    to: str | None = None
+    to: str | tuple[str, ...] | None = None  # "", "all", "persona", "partner", a figure's slug, or several
     image_id: int | None = None  # a picture attached to a `send` (docs/vision.md)
 
 
@@ -47,6 +50,19 @@ def _optional(content: dict, name: str, kind: type, allowed=None):
     return value
 
 
+def _addressees(content: dict):
+    """Who the user speaks to: a word the turn planner knows, or a list of figures' slugs."""
+    value = content.get("to")
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value in ADDRESSEES:
+        return value
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_ADDRESSEES \
+            or not all(isinstance(name, str) and _SLUG.match(name) for name in value):
+        raise MessageRejected("无法识别的请求。")
+    return tuple(value)
+
+
 def parse_frame(content) -> Frame:
     if not isinstance(content, dict) or content.get("type") not in KINDS:
         raise MessageRejected("无法识别的请求。")
@@ -58,6 +74,6 @@ def parse_frame(content) -> Frame:
         message_id=_id(content.get("message_id"), required=True) if kind in _NEEDS_MESSAGE else None,
         tool=_optional(content, "tool", str) if kind == "send" else None,
         tools=bool(_optional(content, "tools", bool)) if kind == "send" else False,
-        to=_optional(content, "to", str, ADDRESSEES) if kind in _NEEDS_TEXT else None,
+        to=_addressees(content) if kind in _NEEDS_TEXT else None,
         image_id=_id(content.get("image_id"), required=False) if kind == "send" else None,
     )

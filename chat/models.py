@@ -19,6 +19,10 @@ class ConversationQuerySet(models.QuerySet):
     def for_user(self, user) -> ConversationQuerySet:
         return self.filter(owner=user)
 
+    def with_figures(self) -> ConversationQuerySet:
+        """The host and a salon's guests in the same fetch (two queries), so `guests` costs none later."""
+        return self.select_related("persona").prefetch_related(seats_prefetch())
+
 
 class Conversation(models.Model):
     class TitleOrigin(models.TextChoices):
@@ -37,10 +41,6 @@ class Conversation(models.Model):
     # The leaf of the branch being shown; regenerate/edit/switch only move this pointer.
     active_leaf = models.ForeignKey("Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     canary = models.CharField(max_length=32, default=new_canary, editable=False)
-    # The second figure of a two-figure scene; null for an ordinary conversation.
-    partner = models.ForeignKey(
-        Persona, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name="同场人物"
-    )
     # Rolling summary of older turns (chat/summary.py). It belongs to the branch that holds
     # summary_through; on any other branch it is ignored until rebuilt.
     summary = models.TextField("摘要", blank=True)
@@ -64,10 +64,68 @@ class Conversation(models.Model):
     def __str__(self) -> str:
         return self.title or f"与{self.persona_id}的对话"
 
+    # A salon (雅集): the conversation's figure is the host, up to MAX_GUESTS others sit with it
+    # (docs/salon.md). Read through `with_figures()`, these cost no query.
+    @property
+    def guests(self) -> list[Persona]:
+        return [seat.persona for seat in self.seats.all()]
+
+    @property
+    def figures(self) -> list[Persona]:
+        """Everyone who speaks here, host first, then the guests in their seats' order."""
+        return [self.persona, *self.guests]
+
+    @property
+    def names(self) -> str:
+        """"李白", "李白与杜甫", "李白、杜甫与苏轼": everyone who speaks here."""
+        figures = [figure.name for figure in self.figures]
+        return "、".join(figures[:-1]) + f"与{figures[-1]}" if len(figures) > 1 else figures[0]
+
+    @property
+    def guest_names(self) -> str:
+        return "、".join(guest.name for guest in self.guests)
+
+    @property
+    def is_salon(self) -> bool:
+        return bool(self.guests)
+
+    def figure(self, persona_id: int | None) -> Persona | None:
+        return next((figure for figure in self.figures if figure.pk == persona_id), None)
+
+
+MAX_GUESTS = 3  # four figures in all
+
+
+def seats_prefetch() -> models.Prefetch:
+    return models.Prefetch("seats", queryset=SalonSeat.objects.select_related("persona").order_by("position"))
+
+
+class SalonSeat(models.Model):
+    """One guest of a salon, in speaking order after the host (chosen when the conversation starts)."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="seats")
+    persona = models.ForeignKey(Persona, on_delete=models.PROTECT, related_name="+", verbose_name="同场人物")
+    position = models.PositiveSmallIntegerField("座次")
+
+    class Meta:
+        verbose_name = "同场人物"
+        verbose_name_plural = "同场人物"
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "persona"], name="one_seat_per_figure"),
+            models.UniqueConstraint(fields=["conversation", "position"], name="one_figure_per_seat"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.persona_id}"
+
 
 # A reply's guard_action that keeps its question out of every later prompt: the attack, or the
 # off-role request, is not replayed, summarised, mined for memories, recalled or remembered.
 WITHHELD_ACTIONS = frozenset({"refused", "steered"})
+# A salon figure who was not addressed and had nothing to add (静听): its row keeps the reply's tokens
+# for usage and quotas, and no tree, branch or export shows it.
+PASSED = "passed"
 
 
 class Message(models.Model):

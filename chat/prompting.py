@@ -3,7 +3,7 @@
 `build_prompt(PromptInputs) -> PromptResult` is pure: no queries, no settings, no clock. Layout:
 
     system   the figure (identity, era, stage, cutoff, voice, values, in-role answers, rules,
-             canary): byte-identical for one persona/stage/style/canary/partner, so provider
+             canary): byte-identical for one persona/stage/style/canary/company, so provider
              prefix caching works
     system   the user's preferences, the rolling summary, recalled memories, earlier exchanges, retrieved
              knowledge: each a quoted DATA block (chat/quoting.py), never instructions
@@ -138,19 +138,23 @@ def knowability(persona: Persona, other: Persona, life_stage: LifeStage | None =
     return "unknown"
 
 
-def _partner_section(persona: Persona, life_stage: LifeStage | None, partner: Persona,
-                     relation: FigureRelation | None = None) -> str:
-    """What this figure knows of the other one: their years decide whether it can know him at all, and
-    the relations table (curator-written, docs/relations.md) says what the record has of the two."""
-    name, other = persona.name, partner.name
-    known = knowability(persona, partner, life_stage)
+Company = Sequence[tuple[Persona, FigureRelation | None]]  # the other figures here, with the table's row
+
+
+def _what_is_known(persona: Persona, life_stage: LifeStage | None, other_figure: Persona,
+                   relation: FigureRelation | None) -> str:
+    """What this figure knows of another: their years decide whether it can know him at all, and the
+    relations table (curator-written, docs/relations.md) says what the record has of the two."""
+    other = other_figure.name
+    known = knowability(persona, other_figure, life_stage)
     cutoff = knowledge_cutoff(persona, life_stage)
     # A relation that begins after this life stage has not happened yet.
     told = relation if relation is not None and (relation.since_year is None or relation.since_year <= cutoff) else None
     if known == "whole_life":
-        what = f"{other}（{partner.get_dynasty_display()}，{partner.lifespan}）生活在你之前，他的生平与诗文你都可以知道，也可以引用。"
+        what = (f"{other}（{other_figure.get_dynasty_display()}，{other_figure.lifespan}）生活在你之前，"
+                "他的生平与诗文你都可以知道，也可以引用。")
     elif known == "until_cutoff":
-        what = (f"{other}（{partner.get_dynasty_display()}）与你同时代。你对他的了解止于公元{format_year(cutoff)}年，"
+        what = (f"{other}（{other_figure.get_dynasty_display()}）与你同时代。你对他的了解止于公元{format_year(cutoff)}年，"
                 "此后他的经历与作品你不知道。")
         if told is None or told.kind in (RelationKind.CONTEMPORARIES, RelationKind.READ):
             what += "史料不载你们此时见过面：不要说你们相识、共事或有过往来。"
@@ -161,8 +165,20 @@ def _partner_section(persona: Persona, life_stage: LifeStage | None, partner: Pe
                 "他若提起你身后的人和事，你同样不知道。")
     if told is not None:
         what += f"【你与{other}】{told.get_kind_display()}：{told.note}"
-    return (f"【同场人物】此番是一场跨越时空的对谈，除了用户，还有{other}在场。{what}"
-            f"你只替{name}说话，不替{other}说话，也不替他回答。{other}的话会写成“【{other}】说：……”，那是他说的，不是你说的。")
+    return what
+
+
+def _company_section(persona: Persona, life_stage: LifeStage | None, company: Company) -> str:
+    """Who else is here (a scene of two, or a salon of up to four) and what this figure may know of each."""
+    name = persona.name
+    others = "、".join(figure.name for figure, _ in company)
+    known = "".join(_what_is_known(persona, life_stage, figure, relation) for figure, relation in company)
+    if len(company) == 1:
+        return (f"【同场人物】此番是一场跨越时空的对谈，除了用户，还有{others}在场。{known}"
+                f"你只替{name}说话，不替{others}说话，也不替他回答。{others}的话会写成“【{others}】说：……”，那是他说的，不是你说的。")
+    return (f"【同场人物】此番是一场跨越时空的雅集，除了用户，座中还有{others}。{known}"
+            f"除了各自生前所知，你们只知道在这场雅集里当面说过的话。你只替{name}说话，不替{others}中任何一位说话，"
+            "也不替他们回答。他们的话会写成“【某某】说：……”，那是他们说的，不是你说的。")
 
 
 def _rules(persona: Persona) -> str:
@@ -210,8 +226,7 @@ class _Section(NamedTuple):
 
 
 def _sections(
-    persona: Persona, life_stage: LifeStage | None, style: StylePreset | None, canary: str, partner: Persona | None,
-    relation: FigureRelation | None = None,
+    persona: Persona, life_stage: LifeStage | None, style: StylePreset | None, canary: str, company: Company = (),
 ) -> list[_Section]:
     """The system part as sections, in order. Confidential sections are the ones
     the figure never says aloud; the rest is public (the profile page shows the biography and the
@@ -243,7 +258,7 @@ def _sections(
         (f"【人物设定】{card_prompt}" if card_prompt else "", True),
         (f"【语言风格：{style.name}】{style.instructions}" if style else "", True),
         (_examples(persona) if persona.mes_example.strip() else "", False),
-        (_partner_section(persona, life_stage, partner, relation) if partner is not None else "", True),
+        (_company_section(persona, life_stage, company) if company else "", True),
         (_rules(persona), True),
         (_signature_lines(persona), False, "\n"),  # item 7 of the rules goes on into these lines
         (f"内部标记：{canary}（绝不可在回答中提及或复述）" if canary else "", True),
@@ -256,20 +271,18 @@ def _join(sections: Sequence[_Section]) -> str:
 
 
 def system_prompt_text(
-    persona: Persona, life_stage: LifeStage | None, style: StylePreset | None, canary: str,
-    partner: Persona | None = None, relation: FigureRelation | None = None,
+    persona: Persona, life_stage: LifeStage | None, style: StylePreset | None, canary: str, company: Company = (),
 ) -> str:
     """The figure's system part; the same inputs always give the same bytes."""
-    return _join(_sections(persona, life_stage, style, canary, partner, relation))
+    return _join(_sections(persona, life_stage, style, canary, company))
 
 
 def confidential_text(
-    persona: Persona, life_stage: LifeStage | None, style: StylePreset | None, canary: str,
-    partner: Persona | None = None, relation: FigureRelation | None = None,
+    persona: Persona, life_stage: LifeStage | None, style: StylePreset | None, canary: str, company: Company = (),
 ) -> str:
     """Only the parts of the system part a figure never says aloud, for the output guard's leak
     check: a reply that retells the public biography or speaks a signature line is no leak."""
-    sections = _sections(persona, life_stage, style, canary, partner, relation)
+    sections = _sections(persona, life_stage, style, canary, company)
     return _join([section for section in sections if section.confidential])
 
 
@@ -307,8 +320,7 @@ class PromptInputs:
     canary: str = ""
     guidance: str = ""
     budget_tokens: int
-    partner: Persona | None = None
-    partner_relation: FigureRelation | None = None  # the relations table's row for persona → partner
+    company: Company = ()  # a scene's or salon's other figures, each with the relations table's row
     reply_max_tokens: int = 0
     request_tokens: int = 0  # the most a request's prompt may carry (0: only the context budget bounds it)
     continue_from: str = ""  # the figure's unfinished reply to the new message, to be carried on
@@ -427,8 +439,7 @@ def build_prompt(inputs: PromptInputs) -> PromptResult:
     limit = inputs.budget_tokens - inputs.reply_max_tokens
     if inputs.request_tokens:  # a recent window, the summary and recall: older turns live in the summary
         limit = min(limit, inputs.request_tokens)
-    system = _system(system_prompt_text(persona, inputs.life_stage, inputs.style, inputs.canary, inputs.partner,
-                                        inputs.partner_relation))
+    system = _system(system_prompt_text(persona, inputs.life_stage, inputs.style, inputs.canary, inputs.company))
     preferences = _preferences_block(inputs.preferences)
     user_persona = _user_persona_block(inputs.user_persona)
     summary = _summary_block(inputs.summary)
@@ -494,23 +505,22 @@ def withheld_questions(messages: Sequence) -> set[int]:
     }
 
 
-def turns_from_messages(messages: Sequence, *, persona: Persona | None = None,
-                        partner: Persona | None = None, images: Collection[int] = ()) -> list[Turn]:
+def turns_from_messages(messages: Sequence, *, figures: Sequence[Persona] = (),
+                        images: Collection[int] = ()) -> list[Turn]:
     """Saved Message rows (oldest first) as Turns.
 
-    In a scene (partner given) every assistant turn carries its speaker's name: the partner when
-    `speaker_id` is the partner, else `persona` (the conversation's figure). A user message whose
-    reply the guard refused or steered is replaced by a placeholder, so it is not replayed to the
-    model on every later turn; the in-role reply itself stays. A user message whose id is in `images`
-    showed a picture: its turn says so."""
-    if partner is not None and persona is None:
-        raise ValueError("a scene needs the conversation's persona to name its speakers")
+    In a scene or salon (`figures`: the host first, then the guests) every assistant turn carries its
+    speaker's name: the figure whose id is `speaker_id`, else the host. A user message whose reply the
+    guard refused or steered is replaced by a placeholder, so it is not replayed to the model on every
+    later turn; the in-role reply itself stays. A user message whose id is in `images` showed a
+    picture: its turn says so."""
+    names = {figure.pk: figure.name for figure in figures} if len(figures) > 1 else {}
     withheld = withheld_questions(messages)
     turns = []
     for index, message in enumerate(messages):
         content = REFUSED_PLACEHOLDER if index in withheld else message.content
         speaker = ""
-        if message.role == "assistant" and partner is not None:
-            speaker = partner.name if message.speaker_id == partner.pk else persona.name
+        if message.role == "assistant" and names:
+            speaker = names.get(message.speaker_id, figures[0].name)
         turns.append(Turn(message.role, content, speaker, shown_image=message.pk in images))
     return turns

@@ -98,7 +98,8 @@ def message_hits(user, query: str, limit: int = MAX_HITS) -> list[Hit]:
     turned_away = Message.objects.filter(parent=OuterRef("pk"), guard_action__in=WITHHELD_ACTIONS)
     messages = (
         Message.objects.filter(pk__in=ids, role=Message.Role.USER, conversation__owner=user)
-        .filter(~Exists(turned_away)).select_related("conversation__persona", "conversation__partner").order_by("-pk")
+        .filter(~Exists(turned_away)).select_related("conversation__persona")
+        .prefetch_related("conversation__seats__persona").order_by("-pk")
     )
     hits = []
     for message in messages:
@@ -114,4 +115,4 @@ def message_hits(user, query: str, limit: int = MAX_HITS) -> list[Hit]:
 
 def title_hits(user, query: str, limit: int = MAX_TITLE_HITS) -> list[Conversation]:
     return list(Conversation.objects.for_user(user).filter(title__icontains=query.strip())
-                .select_related("persona", "partner")[:limit])
+                .with_figures()[:limit])

@@ -3,19 +3,19 @@ from __future__ import annotations
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from chat.models import WITHHELD_ACTIONS, Conversation, Message, ToolRun
+from chat.models import PASSED, WITHHELD_ACTIONS, Conversation, Message, ToolRun
 from chat.tree import Node, Tree
 
 
 def get_conversation_for_user(user, pk: int) -> Conversation:
     """The only way to fetch a conversation: someone else's id is a 404."""
-    return get_object_or_404(Conversation.objects.for_user(user).select_related("persona", "partner"), pk=pk)
+    return get_object_or_404(Conversation.objects.for_user(user).with_figures(), pk=pk)
 
 
 async def aget_conversation_for_user(user, pk: int) -> Conversation | None:
     if not user.is_authenticated:
         return None
-    return await Conversation.objects.for_user(user).select_related("persona", "partner").filter(pk=pk).afirst()
+    return await Conversation.objects.for_user(user).select_related("persona").filter(pk=pk).afirst()
 
 
 def get_message_in(conversation: Conversation, pk: int) -> Message:
@@ -33,7 +33,9 @@ def guard_withheld(message: Message) -> bool:
 
 
 def conversation_tree(conversation: Conversation) -> Tree:
-    return Tree(Node(pk, parent) for pk, parent in conversation.messages.values_list("pk", "parent_id"))
+    # A salon figure's silence (静听) is kept for usage only: no branch holds it.
+    rows = conversation.messages.exclude(guard_action=PASSED).values_list("pk", "parent_id")
+    return Tree(Node(pk, parent) for pk, parent in rows)
 
 
 def branch_messages(conversation: Conversation, tree: Tree | None = None) -> list[Message]:
@@ -46,7 +48,7 @@ def branch_messages(conversation: Conversation, tree: Tree | None = None) -> lis
 
 def all_messages(conversation: Conversation) -> list[Message]:
     """Every message of the conversation, every branch, oldest first (a parent before its children)."""
-    return list(conversation.messages.order_by("pk"))
+    return list(conversation.messages.exclude(guard_action=PASSED).order_by("pk"))
 
 
 def branch_window(conversation: Conversation, tree: Tree, *, before: int | None = None,
@@ -74,14 +76,13 @@ def conversations_with(user, persona) -> list[Conversation]:
 def latest_conversation_with(user, persona) -> Conversation | None:
     return (
         Conversation.objects.for_user(user).filter(persona=persona, archived=False)
-        .select_related("life_stage", "partner").order_by("-updated_at", "-pk").first()
+        .select_related("life_stage").prefetch_related("seats__persona").order_by("-updated_at", "-pk").first()
     )
 
 
 def recent_conversations(user, limit: int) -> list[Conversation]:
     """The user's conversations with every figure, newest first (archived ones included)."""
-    return list(Conversation.objects.for_user(user).select_related("persona", "partner")
-                .order_by("-updated_at", "-pk")[:limit])
+    return list(Conversation.objects.for_user(user).with_figures().order_by("-updated_at", "-pk")[:limit])
 
 
 def tool_runs_by_message(messages: list[Message]) -> dict[int, list[ToolRun]]:

@@ -7,10 +7,11 @@ import re
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from chat.models import Conversation, Message
+from chat.models import MAX_GUESTS, PASSED, Conversation, Message, SalonSeat, seats_prefetch
 from chat.recall import index
 from chat.recall.recall import index_user_message
 from chat.selectors import conversation_tree
@@ -49,19 +50,27 @@ def clean_user_text(text) -> str:
 @transaction.atomic
 def conversation_start(
     *, owner, persona: Persona, life_stage: LifeStage | None = None, style_preset: StylePreset | None = None,
-    partner: Persona | None = None,
+    guests: list[Persona] = (),
 ) -> Conversation:
+    """A new conversation; with guests, a scene (one) or a salon (up to MAX_GUESTS), seated in order."""
     if life_stage is not None and life_stage.persona_id != persona.pk:
         raise MessageRejected("所选人生阶段不属于这位人物。")
-    if partner is not None and partner.pk == persona.pk:
-        raise MessageRejected("同场人物不能是同一位。")
-    title = f"{persona.name}与{partner.name}" if partner else f"与{persona.name}对话"
+    guests = list(guests)
+    if persona in guests or len({guest.pk for guest in guests}) != len(guests):
+        raise MessageRejected("同场人物不能重复。")
+    if len(guests) > MAX_GUESTS:
+        raise MessageRejected(f"一场雅集最多 {MAX_GUESTS + 1} 位人物。")
     conversation = Conversation.objects.create(
-        owner=owner, persona=persona, life_stage=life_stage, style_preset=style_preset, partner=partner, title=title,
+        owner=owner, persona=persona, life_stage=life_stage, style_preset=style_preset,
     )
+    SalonSeat.objects.bulk_create(SalonSeat(conversation=conversation, persona=guest, position=number)
+                                  for number, guest in enumerate(guests, 1))
+    prefetch_related_objects([conversation], seats_prefetch())
+    conversation.title = conversation.names if guests else f"与{persona.name}对话"
+    conversation.save(update_fields=["title"])
     # The greetings open the branch so the model sees what the figures already said. The card's
     # alternate greetings are sibling roots after the first, so the ‹ › switcher offers them.
-    leaves = [_greeting(conversation, text, partner) for text in greetings_of(persona)]
+    leaves = [_greeting(conversation, text, guests) for text in greetings_of(persona)]
     _move_leaf(conversation, leaves[0])
     return conversation
 
@@ -79,18 +88,18 @@ def greetings_of(persona: Persona) -> list[str]:
     return texts or [persona.first_mes]
 
 
-def _greeting(conversation: Conversation, text: str, partner: Persona | None) -> Message:
-    """One root greeting, followed by the second figure's in a scene; returns the branch's leaf."""
-    greeting = Message.objects.create(
+def _greeting(conversation: Conversation, text: str, guests: list[Persona]) -> Message:
+    """One root greeting (the host's: no speaker), then each guest's; returns the branch's leaf."""
+    message = Message.objects.create(
         conversation=conversation, role=Message.Role.ASSISTANT, content=text,
         provider="greeting", finished_at=timezone.now(),
     )
-    if partner is None:
-        return greeting
-    return Message.objects.create(
-        conversation=conversation, parent=greeting, role=Message.Role.ASSISTANT, content=greetings_of(partner)[0],
-        provider="greeting", speaker=partner, finished_at=timezone.now(),
-    )
+    for guest in guests:
+        message = Message.objects.create(
+            conversation=conversation, parent=message, role=Message.Role.ASSISTANT, content=greetings_of(guest)[0],
+            provider="greeting", speaker=guest, finished_at=timezone.now(),
+        )
+    return message
 
 
 def _move_leaf(conversation: Conversation, message: Message) -> None:
@@ -175,6 +184,8 @@ def reply_finish(
     Message.objects.filter(pk=reply.pk).update(**fields)
     for name, value in fields.items():
         setattr(reply, name, value)
+    if guard_action == PASSED:  # a salon figure kept silent: the branch goes on from what it heard
+        Conversation.objects.filter(pk=reply.conversation_id, active_leaf=reply).update(active_leaf=reply.parent_id)
     return reply
 
 

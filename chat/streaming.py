@@ -34,8 +34,9 @@ from chat.guard.reply import (
     steered_hold,
 )
 from chat.jobs import queue as jobs
-from chat.models import BackgroundJob, Conversation, Message, MessageImage, ToolRun
+from chat.models import PASSED, BackgroundJob, Conversation, Message, MessageImage, ToolRun
 from chat.prompting import (
+    Company,
     PromptInputs,
     build_prompt,
     confidential_text,
@@ -50,7 +51,7 @@ from chat.quota import QuotaExceeded, quota_check
 from chat.recall.extract import extraction_due
 from chat.recall.memories import preference_for, preference_text
 from chat.recall.recall import Recalled, recall_for
-from chat.scenes import other_figure
+from chat.scenes import is_pass, others_of
 from chat.speech.live import Tap
 from chat.summary import summary_due, summary_for
 from chat.titles import title_due, title_fallback
@@ -59,12 +60,13 @@ from chat.tools.runner import ToolRequest, ToolSession, render_card
 from chat.userpersona import user_persona_rows, user_persona_text
 from chat.vision.services import attachment_link, data_url, images_by_message
 from guyue.lib.netguard import UnsafeURL, check_public_url
-from personas.models import FigureRelation, Persona
-from personas.relations import relation_of
+from personas.models import Persona
+from personas.relations import relations_among
 
 logger = logging.getLogger(__name__)
 
 FRAME_INTERVAL = 0.05  # at most one delta frame per 50 ms per stream
+PASS_HOLD = 8  # a salon figure that may pass: its first characters wait until they are not 「（静听）」
 _DONE = object()
 _FLUSH = object()
 _STOP = object()
@@ -138,9 +140,8 @@ def key_rejected(error: ProviderError) -> bool:
     return error.kind == "auth" and (error.status == 401 or (error.code or "").lower() in INVALID_KEY_CODES)
 
 
-def output_guard_for(conversation: Conversation, persona: Persona, life_stage, partner: Persona | None,
-                     relation: FigureRelation | None = None) -> OutputGuard:
-    secret = confidential_text(persona, life_stage, conversation.style_preset, conversation.canary, partner, relation)
+def output_guard_for(conversation: Conversation, persona: Persona, life_stage, company: Company = ()) -> OutputGuard:
+    secret = confidential_text(persona, life_stage, conversation.style_preset, conversation.canary, company)
     return output_guard(persona, canary=conversation.canary, confidential=secret,
                         cutoff_year=knowledge_cutoff(persona, life_stage), holdback=settings.OUTPUT_GUARD_HOLDBACK)
 
@@ -183,15 +184,18 @@ class ReplyRun:
 
     def __init__(self, *, user, conversation: Conversation, parent: Message, branch: list[Message], send: Send,
                  speaker: Persona | None = None, tool_request: ToolRequest | None = None, prefix: str = "",
-                 announce: Callable[[Message], Awaitable[None]] | None = None, image: MessageImage | None = None):
+                 announce: Callable[[Message], Awaitable[None]] | None = None, image: MessageImage | None = None,
+                 cue_note: str = "", may_pass: bool = False):
         # `branch` ends with `parent`, where the reply attaches: the user's message, or in a scene the
         # other figure's reply to it. `question` is the user's message being answered either way. A new
         # question arrives unsaved: the reply saves it in its first trip to the database, before any
         # call out, and then `announce`s it (the page shows it before the reply starts).
         self.user, self.conversation, self.parent, self.branch, self.send = user, conversation, parent, branch, send
         self.speaker = speaker or conversation.persona
-        self.partner = other_figure(conversation, self.speaker)
-        self.relation: FigureRelation | None = None  # read in the first trip, in a scene
+        self.others = others_of(conversation, self.speaker)
+        self.company: Company = ()  # the others with the relations table's rows, read in the first trip
+        # A salon turn's site note (docs/salon.md); a figure that was not addressed may pass (静听).
+        self.cue_note, self.may_pass, self.passed = cue_note, may_pass, False
         self.life_stage = conversation.life_stage if self.speaker.pk == conversation.persona_id else None
         self.question = next(m for m in reversed(branch) if m.role == Message.Role.USER)
         self.announce = announce
@@ -289,8 +293,10 @@ class ReplyRun:
         try:
             # The rules pass it, with a risk signal: the judge runs while the reply is generated, and
             # the reply's text is held until it clears (docs/guard.md, The model judge).
-            await self._stream(config, result, guidance=policy.note, judged=judged,
-                               hold_first=steered_hold(policy, settings.OUTPUT_GUARD_STEERED_HOLD))
+            guidance = "\n".join(note for note in (policy.note, self.cue_note) if note)
+            hold_first = steered_hold(policy, settings.OUTPUT_GUARD_STEERED_HOLD)
+            await self._stream(config, result, guidance=guidance, judged=judged,
+                               hold_first=max(hold_first, PASS_HOLD) if self.may_pass else hold_first)
         except asyncio.CancelledError:
             result.status = Message.Status.STOPPED  # the process is going away: keep what was written
             await asyncio.shield(self._finish(result, category=""))
@@ -307,6 +313,8 @@ class ReplyRun:
             category = ending.category
             if ending.action != REPLACED:  # the judge's verdict is the message's
                 await database_sync_to_async(services.message_flag)(message=self.question, category=category)
+        if self.passed:
+            result.guard_action = PASSED
         reply = await self._finish(result, category=category)
         if result.error is not None and key_rejected(result.error):
             await database_sync_to_async(credential_mark_rejected)(credential)
@@ -337,14 +345,14 @@ class ReplyRun:
                 title_fallback(self.conversation, self.branch)
             return self._save_sync(result, "")
         result.model, result.provider = config.model, config.kind
-        if self.partner is not None:
-            self.relation = relation_of(self.speaker, self.partner)
+        if self.others:
+            self.company = relations_among(self.speaker, self.others)
         self.image_url = data_url(image) if image else ""
         self._fresh_summary()
         self.recalled, self.preferences, self.user_persona = self._recall()
         self.reply = services.reply_begin(
             conversation=self.conversation, parent=self.parent, model=result.model, provider=result.provider,
-            speaker=self.speaker if self.conversation.partner_id else None, content=self.prefix,
+            speaker=self.speaker if self.others else None, content=self.prefix,
             credential=credential,
         )
         return credential, config
@@ -364,7 +372,7 @@ class ReplyRun:
         )
         if self.tools is not None:
             self.tools.save(reply)
-        if reply.status == Message.Status.COMPLETE:
+        if reply.status == Message.Status.COMPLETE and not self.passed:
             self._queue_background(reply)
         return reply
 
@@ -417,7 +425,7 @@ class ReplyRun:
             prompt_tokens=result.usage.prompt_tokens if result.usage else None,
             completion_tokens=result.usage.completion_tokens if result.usage else None,
             guard_action=result.guard_action, guard_category=category,
-            speaker=self.speaker if self.conversation.partner_id else None,
+            speaker=self.speaker if self.others else None,
         )
         if self.tools is not None:
             self.tools.save(reply)
@@ -430,10 +438,9 @@ class ReplyRun:
         else:  # a scene's second speaker: the question and the first figure's answer are both history
             turns, new_message = self.branch, ""
         return build_prompt(PromptInputs(
-            persona=self.speaker, partner=self.partner, partner_relation=self.relation, life_stage=self.life_stage,
+            persona=self.speaker, company=self.company, life_stage=self.life_stage,
             style=conversation.style_preset,
-            turns=turns_from_messages(turns, persona=conversation.persona, partner=conversation.partner,
-                                      images=self.shown),
+            turns=turns_from_messages(turns, figures=conversation.figures, images=self.shown),
             new_message=new_message, summary=summary_for(conversation, self.branch), canary=conversation.canary,
             memories=self.recalled.memories, exchanges=self.recalled.exchanges, preferences=self.preferences,
             user_persona=self.user_persona,
@@ -442,7 +449,7 @@ class ReplyRun:
         )).messages
 
     def _output_guard(self) -> OutputGuard:
-        return output_guard_for(self.conversation, self.speaker, self.life_stage, self.partner, self.relation)
+        return output_guard_for(self.conversation, self.speaker, self.life_stage, self.company)
 
     def _queue_background(self, reply: Message) -> None:
         """Fold older turns into the rolling summary, pick out memories, name the conversation: jobs for
@@ -522,6 +529,10 @@ class ReplyRun:
             if gate.holding and not gate.stopped:  # the reply ended before the judge did: its verdict decides
                 frames.pending.append(gate.judged(await self.judging))
             result.ending = gate.ending(self.speaker)
+            if self.may_pass and result.ending is None and result.status == Message.Status.COMPLETE \
+                    and is_pass("".join(result.parts)):
+                frames.pending.clear()  # it had nothing to add: nothing of it is shown
+                self.passed = True
             if result.ending is None:
                 await frames.flush()
         finally:

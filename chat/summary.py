@@ -85,7 +85,7 @@ def summary_request(*, names: str, previous: str, transcript: str) -> list[dict[
 
 def _snapshot(conversation_id: int) -> dict | None:
     """What one refresh needs, read in one go: None when there is nothing to fold."""
-    conversation = Conversation.objects.select_related("persona", "partner").filter(pk=conversation_id).first()
+    conversation = Conversation.objects.with_figures().filter(pk=conversation_id).first()
     if conversation is None or conversation.active_leaf_id is None:
         return None
     branch = branch_messages(conversation)
@@ -93,16 +93,16 @@ def _snapshot(conversation_id: int) -> dict | None:
     end = min(len(branch) - KEEP_RECENT, start + MAX_FOLD)
     if end <= start:
         return None
-    persona, partner = conversation.persona, conversation.partner
+    persona = conversation.persona
     # A question the guard refused or steered reaches the summariser as a placeholder only.
-    turns = turns_from_messages(branch, persona=persona, partner=partner)[start:end]
+    turns = turns_from_messages(branch, figures=conversation.figures)[start:end]
     lines = []
     for turn in turns:
         if turn.content:
             speaker = "用户" if turn.role == "user" else (turn.speaker_name or persona.name)
             lines.append(f"【{speaker}】{quote_user_data(_shorten(turn.content), TRANSCRIPT)}")
     return {
-        "names": f"{persona.name}与{partner.name}" if partner else persona.name,
+        "names": conversation.names,
         "previous": conversation.summary if start else "",
         "transcript": "\n".join(lines),
         "expected_through": conversation.summary_through_id,

@@ -135,8 +135,7 @@ def title_request(*, names: str, question: str, answer: str) -> list[dict[str, s
 
 
 def _snapshot(conversation_id: int) -> dict | None:
-    conversation = (Conversation.objects.select_related("persona", "partner")
-                    .filter(pk=conversation_id, title_origin=START).first())
+    conversation = Conversation.objects.with_figures().filter(pk=conversation_id, title_origin=START).first()
     if conversation is None or conversation.active_leaf_id is None:
         return None  # renamed, titled already, or gone
     branch = branch_messages(conversation)
@@ -145,9 +144,8 @@ def _snapshot(conversation_id: int) -> dict | None:
         return None
     following = branch[position + 1] if position + 1 < len(branch) else None
     answer = following.content if following is not None and following.role == Message.Role.ASSISTANT else ""
-    persona, partner = conversation.persona, conversation.partner
     question = branch[position].content
-    return {"names": f"{persona.name}与{partner.name}" if partner else persona.name, "question": question,
+    return {"names": conversation.names, "question": question,
             "answer": answer, "fallback": fallback_title(question)}
 
 

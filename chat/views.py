@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.services import credential_resolve
-from chat import durable, exports, notify, selectors, services
+from chat import durable, exports, games, notify, selectors, services
 from chat.bubbles import render_bubble
 from chat.citations import citations_for
 from chat.forms import ConversationSettingsForm, RenameForm, StartForm
@@ -41,8 +41,9 @@ def _bubbles(conversation: Conversation, before: int | None = None, reaching: in
     durable.recover(window)  # a reply left streaming by a process that is gone shows as interrupted
     runs = selectors.tool_runs_by_message(window)
     cited = citations_for(m.content for m in window if m.role == Message.Role.ASSISTANT)
+    _, notes = games.game_of(window)  # the site's rulings on a verse game's lines (a game begun in the window)
     bubbles = [render_bubble(m, siblings=tree.siblings(m.pk), persona=speaker_of(m, conversation), tool_runs=runs.get(m.pk, ()),
-                             image=shown_image(m), citations=cited)
+                             image=shown_image(m), citations=cited, note=notes.get(m.pk, ""))
                for m in window]
     return {"bubbles": bubbles, "earlier_id": earlier_id, "earlier_count": earlier_count}
 
@@ -70,7 +71,7 @@ def start(request: HttpRequest, slug: str) -> HttpResponse:
     persona = get_object_or_404(Persona.objects.published(), slug=slug)
     form = StartForm(request.POST if request.method == "POST" else None, persona=persona)
     if request.method == "POST" and form.is_valid():
-        conversation = services.conversation_start(owner=request.user, persona=persona, **form.cleaned_data)
+        conversation = services.conversation_start(owner=request.user, persona=persona, **form.start_arguments())
         return redirect("chat:page", conversation.pk)
     # Opening a figure never creates anything: it offers the newest conversation to continue and a
     # new one with a life stage and a second figure, so neither choice is lost once one exists.

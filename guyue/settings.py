@@ -147,6 +147,8 @@ TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 
 # --- Conversation limits ---------------------------------------------------------------------
 MAX_MESSAGE_CHARS = env_int("MAX_MESSAGE_CHARS", 4000)
+# A salon (雅集, docs/salon.md): the most figures' replies one user message may start.
+SALON_MAX_TURNS = env_int("SALON_MAX_TURNS", 4)
 SEND_LIMIT_PER_MINUTE = env_int("SEND_LIMIT_PER_MINUTE", 20)
 # A streaming reply's text is saved this often, so a crash loses at most about this much of it;
 # a `streaming` row not stamped for REPLY_LEASE_SECONDS lost its process (docs/websocket.md).

@@ -39,10 +39,10 @@ def _started(conversation: Conversation) -> bool:
 
 def previous_for(user, conversation: Conversation) -> Previous | None:
     """The user's last other conversation with this figure that has something said in it."""
-    if conversation.partner_id or _started(conversation):
+    if conversation.is_salon or _started(conversation):
         return None
     candidates = (
-        Conversation.objects.for_user(user).filter(persona_id=conversation.persona_id, partner__isnull=True)
+        Conversation.objects.for_user(user).filter(persona_id=conversation.persona_id, seats__isnull=True)
         .exclude(pk=conversation.pk).filter(messages__role=Message.Role.USER).distinct().order_by("-updated_at", "-pk")
     )
     last = candidates.first()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Q
 
-from chat.models import WITHHELD_ACTIONS, Conversation, Memory, Message
+from chat.models import PASSED, WITHHELD_ACTIONS, Conversation, Memory, Message
 from chat.prompting import estimate_tokens
 from chat.recall import index
 
@@ -56,9 +56,11 @@ def relevant_memories(owner, persona_id: int, text: str, limit: int = TOP_MEMORI
 _EXCHANGES_SQL = """
 SELECT q.id, q.conversation_id, q.content, q.created_at,
        (SELECT r.content FROM chat_message r
-         WHERE r.parent_id = q.id AND r.role = %s AND r.content <> '' ORDER BY r.id LIMIT 1) AS reply_text
+         WHERE r.parent_id = q.id AND r.role = %s AND r.content <> '' AND r.guard_action <> %s
+         ORDER BY r.id LIMIT 1) AS reply_text
   FROM chat_message q JOIN chat_conversation c ON c.id = q.conversation_id
- WHERE q.id IN ({ids}) AND c.owner_id = %s AND q.role = %s AND (c.persona_id = %s OR c.partner_id = %s)
+ WHERE q.id IN ({ids}) AND c.owner_id = %s AND q.role = %s
+   AND (c.persona_id = %s OR EXISTS (SELECT 1 FROM chat_salonseat s WHERE s.conversation_id = c.id AND s.persona_id = %s))
    AND q.conversation_id <> %s
    AND NOT EXISTS (SELECT 1 FROM chat_message w WHERE w.parent_id = q.id AND w.guard_action IN ({withheld}))
 """
@@ -75,7 +77,7 @@ def relevant_exchanges(owner, persona_id: int, text: str, *, exclude_conversatio
     ids = [pk for pk, _ in hits]
     withheld = sorted(WITHHELD_ACTIONS)
     sql = _EXCHANGES_SQL.format(ids=", ".join(["%s"] * len(ids)), withheld=", ".join(["%s"] * len(withheld)))
-    params = [Message.Role.ASSISTANT, *ids, owner.pk, Message.Role.USER, persona_id, persona_id,
+    params = [Message.Role.ASSISTANT, PASSED, *ids, owner.pk, Message.Role.USER, persona_id, persona_id,
               -1 if exclude_conversation is None else exclude_conversation, *withheld]
     questions = {message.pk: message for message in Message.objects.raw(sql, params)}
     chosen = [questions[pk] for pk in ids if pk in questions][:limit]
@@ -126,8 +128,6 @@ def recall_for(owner, conversation: Conversation, persona_id: int, text: str,
 
 
 def index_user_message(message: Message, conversation: Conversation) -> None:
-    """What the user says is searchable later by its owner, with this figure (and a scene's partner)."""
-    scopes = [index.scope(conversation.owner_id, conversation.persona_id)]
-    if conversation.partner_id:
-        scopes.append(index.scope(conversation.owner_id, conversation.partner_id))
+    """What the user says is searchable later by its owner, with each figure of the conversation."""
+    scopes = [index.scope(conversation.owner_id, figure.pk) for figure in conversation.figures]
     index.put(index.MESSAGE, [(message.pk, scopes, message.content)], new=True)

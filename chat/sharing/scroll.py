@@ -178,8 +178,8 @@ def _blocks(conversation: Conversation, messages: list[Message]) -> list[_Block]
 def _meta_lines(conversation: Conversation) -> list[str]:
     persona = conversation.persona
     lines = [f"{persona.get_dynasty_display()} · {persona.lifespan}"]
-    if conversation.partner is not None:
-        lines.append(f"同场：{conversation.partner.name}（{conversation.partner.get_dynasty_display()}）")
+    if conversation.is_salon:
+        lines.append("同场：" + "、".join(f"{guest.name}（{guest.get_dynasty_display()}）" for guest in conversation.guests))
     if conversation.life_stage is not None:
         lines.append(f"人生阶段：{conversation.life_stage.name}")
     return lines

@@ -28,7 +28,8 @@ def get_shared(token: str) -> ShareLink:
     if not token or len(token) > _TOKEN_MAX:
         raise Http404
     link = (
-        ShareLink.objects.select_related("conversation__persona", "conversation__partner", "conversation__life_stage")
+        ShareLink.objects.select_related("conversation__persona", "conversation__life_stage")
+        .prefetch_related("conversation__seats__persona")
         .filter(token_hash=share_token_hash(token), conversation__owner__is_active=True).first()
     )
     if link is None:

@@ -96,7 +96,7 @@ def shared(request: HttpRequest, token: str) -> HttpResponse:
     messages = [m for m in shares.branch_to(conversation, link.leaf_id) if m.content]
     cited = citations_for(m.content for m in messages if m.role == Message.Role.ASSISTANT)
     context = {
-        "persona": conversation.persona, "partner": conversation.partner, "life_stage": conversation.life_stage,
+        "persona": conversation.persona, "guest_names": conversation.guest_names, "life_stage": conversation.life_stage,
         "items": [_shared_item(m, conversation, cited) for m in messages], "shared_at": link.created_at,
     }
     response = render(request, SHARED, context)

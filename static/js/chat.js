@@ -240,6 +240,13 @@
       tellReply("start", frame.id);
     },
     delta(frame) { appendDelta(frame.text); },
+    reply_pass(frame) {
+      // A salon figure had nothing to add (静听): its open bubble goes; the next one may follow.
+      if (streamBubble) streamBubble.remove();
+      streamBubble = null;
+      streaming = false;
+      tellReply("end", frame.id, "passed");
+    },
     reply_end(frame) {
       finishStream(frame);
       tellReply("end", frame.message.id, frame.message.status);
@@ -290,11 +297,19 @@
     return true;
   }
 
-  // In a two-figure scene the user may pick who answers; "" lets the server go by who is named.
+  // In a scene or salon the user may tick who answers; none lets the server go by who is named.
   function addressee() {
-    const select = document.getElementById("chat-to");
-    return select && select.value ? { to: select.value } : {};
+    const ticked = Array.from(document.querySelectorAll("#chat-to input:checked"), (box) => box.value);
+    return ticked.length ? { to: ticked } : {};
   }
+  // 飞花令 / 联句 / 结束: the button writes the command into the input, to adjust and send.
+  document.querySelectorAll("[data-game]").forEach((button) => {
+    button.addEventListener("click", () => {
+      input.value = button.dataset.game;
+      input.focus();
+      input.setSelectionRange(input.value.length, input.value.length);
+    });
+  });
 
   // Tools run only when the user asks: a toolbar button, a slash command, or this box for one message.
   const allowTools = document.getElementById("chat-allow-tools");

@@ -72,7 +72,7 @@ def test_user_usage_counts_today_the_month_and_each_figure(alice, history):
 
 
 def test_a_scene_reply_counts_for_the_figure_who_spoke(alice, libai, dufu):
-    scene = services.conversation_start(owner=alice, persona=libai, partner=dufu)
+    scene = services.conversation_start(owner=alice, persona=libai, guests=[dufu])
     spend(scene, 300, speaker=dufu)
     assert [(f["name"], f["tokens"]) for f in user_usage(alice).figures] == [("杜甫", 300)]
 

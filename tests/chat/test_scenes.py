@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from chat import services
 from chat.models import Conversation
-from chat.scenes import addressees
+from chat.scenes import plan_turn
 from tests.chat.test_consumer import (  # noqa: F401  (fixtures)
     PATH,
     connect,
@@ -37,7 +37,11 @@ def wang_yangming():
 
 @pytest.fixture
 def conversation(alice, li_bai, wang_yangming):
-    return services.conversation_start(owner=alice, persona=li_bai, partner=wang_yangming)
+    return services.conversation_start(owner=alice, persona=li_bai, guests=[wang_yangming])
+
+
+def _speakers(conversation, to, text) -> list:
+    return [cue.persona for cue in plan_turn(conversation, to, text, max_turns=4).cues]
 
 
 def _system(request) -> str:
@@ -54,19 +58,19 @@ def _system(request) -> str:
     ("both", "李白先生", ["李白", "王阳明"]),
 ])
 def test_who_answers(conversation, to, text, expected):
-    assert [p.name for p in addressees(conversation, to, text)] == expected
+    assert [p.name for p in _speakers(conversation, to, text)] == expected
 
 
 def test_a_one_figure_conversation_always_has_one_speaker(alice, li_bai):
     single = services.conversation_start(owner=alice, persona=li_bai)
-    assert [p.name for p in addressees(single, "both", "王阳明？")] == ["李白"]
+    assert [p.name for p in _speakers(single, "both", "王阳明？")] == ["李白"]
 
 
 def test_a_scene_starts_from_the_start_form_with_both_greetings(alice_client, li_bai, wang_yangming):
-    response = alice_client.post(reverse("chat:start", args=["li-bai"]), {"partner": wang_yangming.pk})
+    response = alice_client.post(reverse("chat:start", args=["li-bai"]), {"guest_1": wang_yangming.pk})
     conversation = Conversation.objects.get()
     assert response.url == reverse("chat:page", args=[conversation.pk])
-    assert conversation.partner == wang_yangming and conversation.title == "李白与王阳明"
+    assert conversation.guests == [wang_yangming] and conversation.title == "李白与王阳明"
     page = alice_client.get(response.url).content.decode()
     assert 'id="chat-to"' in page and "同场：" in page
     greetings = list(conversation.messages.order_by("id"))
@@ -75,7 +79,7 @@ def test_a_scene_starts_from_the_start_form_with_both_greetings(alice_client, li
 
 
 def test_a_figure_cannot_share_a_scene_with_itself(alice_client, li_bai):
-    response = alice_client.post(reverse("chat:start", args=["li-bai"]), {"partner": li_bai.pk})
+    response = alice_client.post(reverse("chat:start", args=["li-bai"]), {"guest_1": li_bai.pk})
     assert response.status_code == 400 and not Conversation.objects.exists()
 
 
@@ -98,7 +102,7 @@ async def test_both_answer_in_turn_each_knowing_only_its_own_lifetime(alice, con
     assert heard["role"] == "user" and "【李白】说" in heard["content"] and "白不识此君。" in heard["content"]
     saved = await replies(conversation)
     assert [(r.content, r.speaker_id) for r in saved] == [
-        ("白不识此君。", conversation.persona_id), ("太白诗豪放。", conversation.partner_id)]
+        ("白不识此君。", conversation.persona_id), ("太白诗豪放。", conversation.guests[0].pk)]
     assert saved[1].parent_id == saved[0].pk
     assert "王阳明" in frames[-1]["message"]["html"]
 
@@ -111,7 +115,7 @@ async def test_naming_one_figure_asks_only_that_one(alice, conversation, credent
     await ws.disconnect()
     assert len(upstream.requests) == 1 and "你是王阳明" in _system(upstream.requests[0])
     [reply] = await replies(conversation)
-    assert reply.speaker_id == conversation.partner_id and "王阳明" in end["html"]
+    assert reply.speaker_id == conversation.guests[0].pk and "王阳明" in end["html"]
 
 
 async def test_regenerating_the_second_figure_asks_only_it_again(alice, conversation, credential, upstream):
@@ -136,7 +140,7 @@ async def test_an_attack_is_refused_by_each_figure_in_its_own_words(alice, conve
     assert upstream.requests == []
     saved = await replies(conversation)
     assert [r.guard_action for r in saved] == ["refused", "refused"]
-    assert {r.speaker_id for r in saved} == {conversation.persona_id, conversation.partner_id}
+    assert {r.speaker_id for r in saved} == {conversation.persona_id, conversation.guests[0].pk}
 
 
 async def test_stopping_the_first_figure_ends_the_turn(alice, conversation, credential, upstream):
@@ -168,6 +172,6 @@ async def test_the_export_names_each_speaker(alice, conversation, credential, up
     await frames_until(ws, "reply_end")
     await frames_until(ws, "reply_end")
     await ws.disconnect()
-    conversation = await Conversation.objects.select_related("persona", "partner").aget(pk=conversation.pk)
+    conversation = await Conversation.objects.with_figures().aget(pk=conversation.pk)
     body = await _export(conversation)
     assert "**李白**: 甲。" in body and "**王阳明**: 乙。" in body and "- 同场人物：王阳明" in body

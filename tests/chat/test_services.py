@@ -123,7 +123,7 @@ async def test_the_async_selector_filters_by_owner(conversation, bob):
 
 
 def _greeted(alice, persona, partner=None):
-    conversation = services.conversation_start(owner=alice, persona=persona, partner=partner)
+    conversation = services.conversation_start(owner=alice, persona=persona, guests=[partner] if partner else [])
     return conversation, selectors.conversation_tree(conversation)
 
 

@@ -103,7 +103,7 @@ def test_get_offers_the_newest_conversation_and_a_new_one_with_stage_and_partner
     html = response.content.decode()
     assert f'href="{_url("page", older)}"' in html and f'href="{_url("page", newer)}"' not in html
     assert "继续上次的对话" in html and "开始新对话" in html
-    assert 'name="life_stage"' in html and 'name="partner"' in html and "王阳明" in html
+    assert 'name="life_stage"' in html and 'name="guest_1"' in html and "王阳明" in html
     assert f'method="post" action="{reverse("chat:start", args=[persona.slug])}"' in html
     assert Conversation.objects.count() == 2
 
@@ -113,8 +113,8 @@ def test_a_user_with_a_conversation_starts_a_scene_with_a_life_stage(alice_clien
     partner = make_persona("wang-yangming", "王阳明")
     stage = persona.life_stages.get()
     response = alice_client.post(reverse("chat:start", args=[persona.slug]),
-                                 {"life_stage": stage.pk, "partner": partner.pk})
-    started = Conversation.objects.get(owner=alice, partner=partner)
+                                 {"life_stage": stage.pk, "guest_1": partner.pk})
+    started = Conversation.objects.get(owner=alice, seats__persona=partner)
     assert response.status_code == 302 and response.url == _url("page", started)
     assert started.life_stage == stage
 
@@ -215,9 +215,10 @@ def test_the_page_lists_only_this_users_conversations_with_this_figure(alice_cli
 def test_the_page_costs_a_constant_number_of_queries(alice_client, conversation, django_assert_max_num_queries, turns):
     for i in range(turns):
         _ask(conversation, f"问{i}", f"答{i}")
-    # 15 today: session, user, conversation, list, tree, branch, tool cards, keys, figures, stages, presets,
-    # the figure preference, the user's persona, the leaf (is a callback greeting on offer?) and the share links
-    with django_assert_max_num_queries(16):
+    # 16 today: session, user, conversation and its salon seats, list, tree, branch, tool cards, keys, figures,
+    # stages, presets, the figure preference, the user's persona, the leaf (is a callback greeting on offer?)
+    # and the share links
+    with django_assert_max_num_queries(17):
         response = alice_client.get(_url("page", conversation))
     assert response.content.decode().count('<article class="message') == min(2 * turns + 1, MESSAGES_PER_PAGE)
 
@@ -270,7 +271,7 @@ def test_a_2000_message_conversation_opens_in_constant_work(alice_client, conver
     conversation.active_leaf_id = ids[-1]
     conversation.save(update_fields=["active_leaf"])
     # the same queries as any page (test_the_page_costs_a_constant_number_of_queries), whatever the length
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(17):
         html = alice_client.get(_url("page", conversation)).content.decode()
     assert html.count('<article class="message') == MESSAGES_PER_PAGE
     assert "第1999句。" in html and "第1959句。" not in html

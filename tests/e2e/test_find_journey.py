@@ -28,7 +28,7 @@ def test_a_returning_user_starts_a_scene_with_a_life_stage(app, upstream, page, 
     assert page.get_by_role("link", name="继续上次的对话").is_visible()
     stage = page.locator("#id_life_stage option", has_text="供奉翰林").get_attribute("value")
     page.select_option("#id_life_stage", stage)
-    page.select_option("#id_partner", label="杜甫")
+    page.select_option("#id_guest_1", label="杜甫")
     shot("start-choice")
     page.get_by_role("button", name="开始新对话").click()
     page.wait_for_url("**/chat/*/")

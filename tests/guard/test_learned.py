@@ -34,7 +34,7 @@ def test_the_committed_model_was_trained_on_the_current_training_files():
 def test_the_held_out_sets_are_not_training_files():
     names = {f.name for f in train.TRAINING_FILES}
     assert not names & {"blind-13.jsonl", "blind-13-multiturn.jsonl", "blind-14.jsonl", "blind-14-multiturn.jsonl",
-                         "probe-blind-5.jsonl"}
+                         "blind-15.jsonl", "blind-15-multiturn.jsonl", "probe-blind-5.jsonl"}
 
 
 def test_the_committed_model_is_small():

@@ -7,7 +7,7 @@ from django.core.management import call_command
 
 from chat.prompting import system_prompt_text
 from personas.models import FigureRelation, Persona
-from personas.relations import relation_of
+from personas.relations import relations_among
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +21,7 @@ def _prompt(slug: str, other_slug: str, stage: str | None = None) -> str:
     """The scene section of the figure's prompt: what it is told about the other figure."""
     figure, other = Persona.objects.get(slug=slug), Persona.objects.get(slug=other_slug)
     life_stage = figure.life_stages.get(name=stage) if stage else None
-    prompt = system_prompt_text(figure, life_stage, None, "", other, relation_of(figure, other))
+    prompt = system_prompt_text(figure, life_stage, None, "", relations_among(figure, [other]))
     return prompt.split("【同场人物】")[1].split("你只替")[0]
 
 

@@ -47,7 +47,7 @@ assert recalled.message_ids == [asked.pk], recalled
 assert recall_for(bob, services.conversation_start(owner=bob, persona=li_bai), li_bai.pk, "互联网").exchanges == []
 
 # A scene's message belongs to both figures: 杜甫 recalls what was said to 李白 and him together.
-scene = services.conversation_start(owner=alice, persona=li_bai, partner=du_fu)
+scene = services.conversation_start(owner=alice, persona=li_bai, guests=[du_fu])
 said = services.message_add_user(conversation=scene, text="二位可曾同游梁宋？")
 later = services.conversation_start(owner=alice, persona=du_fu)
 assert recall_for(alice, later, du_fu.pk, "梁宋之游").message_ids == [said.pk]

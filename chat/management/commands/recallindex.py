@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from chat.models import Memory, Message
+from chat.models import Memory, Message, SalonSeat
 from chat.recall import index
 
 BATCH = 2000
@@ -19,13 +19,16 @@ class Command(BaseCommand):
             index.clear()
             memories = Memory.objects.values_list("pk", "owner_id", "persona_id", "content").iterator(chunk_size=BATCH)
             count = self._put(index.MEMORY, ((pk, [index.scope(o, p)], text) for pk, o, p, text in memories))
+            guests: dict[int, list[int]] = {}
+            for conversation_id, persona_id in SalonSeat.objects.values_list("conversation_id", "persona_id"):
+                guests.setdefault(conversation_id, []).append(persona_id)
             messages = (
                 Message.objects.filter(role=Message.Role.USER)
-                .values_list("pk", "conversation__owner_id", "conversation__persona_id", "conversation__partner_id", "content")
+                .values_list("pk", "conversation__owner_id", "conversation_id", "conversation__persona_id", "content")
                 .iterator(chunk_size=BATCH)
             )
-            rows = ((pk, [index.scope(o, p)] + ([index.scope(o, partner)] if partner else []), text)
-                    for pk, o, p, partner, text in messages)
+            rows = ((pk, [index.scope(o, figure) for figure in [p, *guests.get(c, ())]], text)
+                    for pk, o, c, p, text in messages)
             count_messages = self._put(index.MESSAGE, rows)
         self.stdout.write(f"re-indexed {count} memories and {count_messages} user messages")
 
