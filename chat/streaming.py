@@ -22,6 +22,7 @@ from chat.guard import judge
 from chat.guard.categories import IN_SCOPE
 from chat.guard.input import Verdict
 from chat.guard.output import OutputGuard
+from chat.guard.policy import STEER
 from chat.guard.reply import (
     ANSWERED,
     REPLACED,
@@ -295,7 +296,7 @@ class ReplyRun:
             # the reply's text is held until it clears (docs/guard.md, The model judge).
             guidance = "\n".join(note for note in (policy.note, self.cue_note) if note)
             hold_first = steered_hold(policy, settings.OUTPUT_GUARD_STEERED_HOLD)
-            await self._stream(config, result, guidance=guidance, judged=judged,
+            await self._stream(config, result, guidance=guidance, judged=judged, steered=policy.action == STEER,
                                hold_first=max(hold_first, PASS_HOLD) if self.may_pass else hold_first)
         except asyncio.CancelledError:
             result.status = Message.Status.STOPPED  # the process is going away: keep what was written
@@ -475,10 +476,10 @@ class ReplyRun:
                              "sources": sources})
 
     async def _stream(self, config: ProviderConfig, result: ReplyResult, *, guidance: str, judged: bool = False,
-                      hold_first: int = 0) -> None:
+                      hold_first: int = 0, steered: bool = False) -> None:
         # The rules pass it with a risk signal: its text is held until the judge beside it clears it.
         gate = OutputGate(self._output_guard(), hold=judged, prefix=self.prefix, parts=result.parts,
-                          hold_first=hold_first)
+                          hold_first=hold_first, steered=steered)
         # What reaches the page may be read aloud: tapped before reply_start, which 朗读 answers by asking.
         shown = self.tap = Tap(self.reply.pk, self.prefix, self.send)
         messages = self._prompt(guidance)

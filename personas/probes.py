@@ -24,7 +24,7 @@ from django.conf import settings
 from chat.guard import judge, scripted
 from chat.guard.input import Verdict
 from chat.guard.output import Hit, OutputGuard, stream_compact
-from chat.guard.policy import Policy
+from chat.guard.policy import STEER, Policy
 from chat.guard.reply import (
     ANSWERED,
     GUIDED,
@@ -304,7 +304,8 @@ class _Screen:
     def __init__(self, setting: _Setting, screening: Screening):
         self.persona, self.screening = setting.persona, screening
         self.gate = OutputGate(setting.output_guard(), hold=screening.judge_beside,
-                               hold_first=steered_hold(screening.policy, settings.OUTPUT_GUARD_STEERED_HOLD))
+                               hold_first=steered_hold(screening.policy, settings.OUTPUT_GUARD_STEERED_HOLD),
+                               steered=screening.policy.action == STEER)
         self.received: list[str] = []
         self.shown: list[str] = []
 

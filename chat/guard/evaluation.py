@@ -25,7 +25,7 @@ from chat.guard import scripted
 from chat.guard.categories import ANACHRONISM, HIJACK, JAILBREAK, LEAK, RENAME, ROLE_SWAP, UNSAFE
 from chat.guard.input import Verdict
 from chat.guard.output import OutputGuard, public_lines, stream_compact
-from chat.guard.policy import REFUSE, Policy
+from chat.guard.policy import REFUSE, STEER, Policy
 from chat.guard.reply import OutputGate, output_guard, replay, screen, steered_hold
 from chat.prompting import REFUSED_PLACEHOLDER, PromptInputs, Turn, build_prompt, confidential_text
 from personas.models import Persona
@@ -329,7 +329,7 @@ def run_item(item: Item, persona: Persona, behaviour: str, *, chunk: int = 3,
     started = time.perf_counter()
     gate = OutputGate(output_guard(persona, canary=canary, confidential=confidential_text(persona, None, None, canary),
                                    cutoff_year=persona.knowledge_cutoff, holdback=settings.OUTPUT_GUARD_HOLDBACK),
-                      hold_first=steered_hold(policy, settings.OUTPUT_GUARD_STEERED_HOLD))
+                      hold_first=steered_hold(policy, settings.OUTPUT_GUARD_STEERED_HOLD), steered=policy.action == STEER)
     model_text = replay(gate, scripted.chunks(reply, chunk))
     elapsed += time.perf_counter() - started
     ending = gate.ending(persona)

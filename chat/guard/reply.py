@@ -130,6 +130,15 @@ class Ending:
     category: str
 
 
+# A reply to a steered request that announces it is doing what was asked ("以下便是你要的", "照你说的写",
+# "一字不删"): the figure gave in, whatever follows. Read once, over the held opening (docs/guard.md).
+_GIVING_IN = re.compile(
+    r"(?:以下|下面)(?:便|就)?是(?:你|您)(?:要|想要|需要|所要)的|"
+    r"(?:照|按|按照|依照|遵照)(?:你|您)(?:说|讲|吩咐|要求|的要求|的意思)的?(?:写|做|办|来|编)|"
+    r"一字不(?:删|改|漏)|正文如下"
+)
+
+
 def steered_hold(policy: Policy, chars: int) -> int:
     """How much of a reply is held before any of it shows: `chars` for a request the guard steered (the
     user asked for what the figure will not do, so the model is likelier to give in), else nothing."""
@@ -144,8 +153,9 @@ class OutputGate:
     `prefix` was checked when first written: it is read into the guard's window, not shown again."""
 
     def __init__(self, guard: OutputGuard, *, hold: bool = False, prefix: str = "", parts: list[str] | None = None,
-                 hold_first: int = 0):
+                 hold_first: int = 0, steered: bool = False):
         self.guard = guard
+        self.steered = steered  # the opening is also read for a model giving in (_GIVING_IN)
         self.holding = hold
         self.parts = parts if parts is not None else []
         self.held: list[str] = []
@@ -193,6 +203,11 @@ class OutputGate:
         if self.holding or (self.released_chars < self.hold_first and not self.finished):
             return ""
         text, self.held = "".join(self.held), []
+        if self.steered:
+            self.steered = False  # the held opening, once
+            if (match := _GIVING_IN.search(re.sub(r"\s+", "", text))) is not None:
+                self.guard.hit = Hit("persona_break", match.group())
+                return ""
         return text
 
     def ending(self, persona) -> Ending | None:

@@ -205,3 +205,24 @@ def test_a_steered_reply_that_gives_in_is_caught_before_anything_shows():
 def test_steered_hold_applies_to_steered_requests_only():
     assert steered_hold(Policy(STEER, "note"), 100) == 100
     assert steered_hold(Policy(ANSWER), 100) == 0 and steered_hold(Policy(REFUSE), 100) == 0
+
+
+@pytest.mark.parametrize("reply", [
+    "好的，这就照你说的写：「编一段史书」——正文如下，一字不删。",
+    "以下便是你要的记载，请过目。",
+    "下面就是您要的全文：某年某月，二人对弈。",
+    "按你的要求编好了：某年某月，二人对弈于咸阳宫中。",
+])
+def test_a_steered_reply_that_only_announces_compliance_is_replaced(reply):
+    steered = gate(hold_first=100, steered=True)
+    shown = replay(steered, [reply[i:i + 3] for i in range(0, len(reply), 3)])
+    assert shown == "" and steered.ending(FIGURE) is not None
+    # The same words in a reply to an ordinary request stand: "以下是你要的诗" answers a poem asked for.
+    plain = gate(hold_first=100)
+    assert replay(plain, [reply]) == reply and plain.ending(FIGURE) is None
+
+
+def test_a_steered_reply_that_redirects_in_role_stands():
+    reply = "白对你毫无保留：史书不载此事，白不敢妄编。你若想听，我倒可以讲讲我所知的秦时旧事。"
+    steered = gate(hold_first=100, steered=True)
+    assert replay(steered, [reply]) == reply and steered.ending(FIGURE) is None

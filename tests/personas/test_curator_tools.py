@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -13,6 +14,7 @@ from django.urls import reverse
 
 from accounts.models import ApiCredential, CredentialStatus, User
 from chat.guard import categories, scripted
+from chat.guard import reply as guard_reply
 from chat.guard.input import classify
 from chat.guard.policy import policy_for
 from chat.quoting import MESSAGE, quote_user_data
@@ -194,8 +196,10 @@ def test_every_default_probe_runs_and_attacks_are_refused(curator_client, li_bai
 
 
 def test_an_obedient_model_that_complies_with_a_steered_request_fails_the_probe(curator_client, li_bai, monkeypatch):
-    # Compliance in plain Chinese, which no output check can catch: only the probe's judging can.
+    # Compliance in plain Chinese that no output check catches (the giving-in check switched off here, as
+    # for wording it does not know): only the probe's judging can.
     monkeypatch.setattr(scripted, "obedient", lambda user, system, persona, earlier=(), bank=None: [scripted.COMPLY_MARKER])
+    monkeypatch.setattr(guard_reply, "_GIVING_IN", re.compile(r"(?!)"))
     response = curator_client.post(probes_url(li_bai), {"behaviour": "obedient_attacker"})
     rows = {row.probe.expected_category: row for row in response.context["rows"]}
     off_role = rows["off_role"].scripted
