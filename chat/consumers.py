@@ -315,15 +315,23 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if self.task is not None and not self.task.done():
             await self._refuse("busy", "上一条回答还在生成，请稍候或先停止它。")
             return False
-        send_key = ratelimit.cache_key("send", str(self.user.pk))
-        if not await sync_to_async(ratelimit.hit)(send_key, limit=settings.SEND_LIMIT_PER_MINUTE, window=60):
+        refused = await sync_to_async(self._pace_and_lock)()  # one thread hop for both
+        if refused == "rate_limited":
             await self._refuse("rate_limited", f"发送太频繁了：每分钟最多 {settings.SEND_LIMIT_PER_MINUTE} 条，请稍后再试。")
             return False
-        if not await sync_to_async(cache.add)(self._lock_key, 1, LOCK_SECONDS):
+        if refused == "busy":
             await self._refuse("busy", "这段对话正在另一个窗口中生成回答，请稍候。")
             return False
         self.lock_pending = True
         return True
+
+    def _pace_and_lock(self) -> str:
+        send_key = ratelimit.cache_key("send", str(self.user.pk))
+        if not ratelimit.hit(send_key, limit=settings.SEND_LIMIT_PER_MINUTE, window=60):
+            return "rate_limited"
+        if not cache.add(self._lock_key, 1, LOCK_SECONDS):
+            return "busy"
+        return ""
 
     @property
     def _lock_key(self) -> str:

@@ -6,7 +6,7 @@ quoted data (chat/prompting.py)."""
 
 from __future__ import annotations
 
-from django.db.models import F
+from django.db.models import F, Q
 
 from chat.models import UserPersona
 from chat.recall.memories import PreferenceRejected, check_not_attack
@@ -18,9 +18,8 @@ FIELDS = ("name", "description")
 
 def user_persona_rows(owner, persona: Persona | None) -> list[UserPersona]:
     """The figure's row (if any) first, then the shared one: one query."""
-    rows = UserPersona.objects.for_user(owner)
-    rows = rows.filter(persona=persona) | rows.filter(persona=None) if persona is not None else rows.filter(persona=None)
-    return list(rows.order_by(F("persona").asc(nulls_last=True)))
+    which = Q(persona=persona) | Q(persona=None) if persona is not None else Q(persona=None)
+    return list(UserPersona.objects.for_user(owner).filter(which).order_by(F("persona").asc(nulls_last=True)))
 
 
 def user_persona_text(rows: list[UserPersona]) -> str:

@@ -11,11 +11,13 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from chat.guard import learned  # noqa: E402
 from chat.guard.decode import warm as warm_guard  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 from guyue.lib.origins import SameOriginValidator  # noqa: E402
 
 warm_guard()  # the input guard's pinyin tables, before the first message rather than during it
+learned.model()  # and its classifier's weights (about 0.1 s to read)
 
 application = ProtocolTypeRouter(
     {

@@ -57,9 +57,9 @@ async def test_the_reply_makes_one_trip_before_it_calls_the_model(alice, convers
     held.release()
     await frames_until(ws, "reply_end", timeout=60)
     await ws.disconnect()
-    # Connecting, the rate limit and the reply lock (`add`) come first; then one trip saves the question
-    # with everything else. Rendering the question for the page (no queries) may overlap the call.
-    after_lock = before[before.index("add") + 1:]
+    # Connecting, then the rate limit and the reply lock in one hop (`_pace_and_lock`); then one trip saves
+    # the question with everything else. Rendering the question for the page (no queries) may overlap the call.
+    after_lock = before[before.index("_pace_and_lock") + 1:]
     assert [trip for trip in after_lock if not trip.startswith("message_payload")] == ["_begin"], before
     question = await database_sync_to_async(conversation.messages.get)(content=text)
     assert question.guard_category == flag  # written in that same trip
