@@ -18,6 +18,7 @@ from accounts.models import ApiCredential
 from accounts.services import credential_guard, credential_mark_rejected, credential_resolve
 from chat import durable, services
 from chat.citations import tool_sources
+from chat.context import reply_context
 from chat.guard import judge
 from chat.guard.categories import IN_SCOPE
 from chat.guard.input import Verdict
@@ -50,7 +51,7 @@ from chat.providers.chat import ProviderConfig, TextDelta, ToolCalls, Usage, str
 from chat.providers.errors import INVALID_KEY_CODES, ProviderError
 from chat.quota import QuotaExceeded, quota_check
 from chat.recall.extract import extraction_due
-from chat.recall.memories import preference_for, preference_text
+from chat.recall.memories import preference_text
 from chat.recall.recall import Recalled, recall_for
 from chat.scenes import is_pass, others_of
 from chat.speech.live import Tap
@@ -58,7 +59,7 @@ from chat.summary import summary_due, summary_for
 from chat.titles import title_due, title_fallback
 from chat.tools.registry import ToolContext
 from chat.tools.runner import ToolRequest, ToolSession, render_card
-from chat.userpersona import user_persona_rows, user_persona_text
+from chat.userpersona import user_persona_text
 from chat.vision.services import attachment_link, data_url, images_by_message
 from guyue.lib.netguard import UnsafeURL, check_public_url
 from personas.models import Persona
@@ -349,8 +350,8 @@ class ReplyRun:
         if self.others:
             self.company = relations_among(self.speaker, self.others)
         self.image_url = data_url(image) if image else ""
-        self._fresh_summary()
-        self.recalled, self.preferences, self.user_persona = self._recall()
+        self.preferences, self.user_persona = self._context()
+        self.recalled = recall_for(self.user, self.conversation, self.speaker.pk, self.question.content)
         self.reply = services.reply_begin(
             conversation=self.conversation, parent=self.parent, model=result.model, provider=result.provider,
             speaker=self.speaker if self.others else None, content=self.prefix,
@@ -377,22 +378,17 @@ class ReplyRun:
             self._queue_background(reply)
         return reply
 
-    def _fresh_summary(self) -> None:
-        """The rolling summary (and whether a title was given) as stored now: background jobs in the
-        worker write them, and an open socket's copy of the conversation may predate it."""
-        row = (Conversation.objects.filter(pk=self.conversation.pk)
-               .values("summary", "summary_through_id", "title_origin").first())
-        if row is not None:
-            self.conversation.summary, self.conversation.summary_through_id = row["summary"], row["summary_through_id"]
-            self.conversation.title_origin = row["title_origin"]  # the title job or a rename may have set it
-
-    def _recall(self) -> tuple[Recalled, str, str]:
-        """What this figure remembers about the user, how the user wants it to talk, and who the user
-        says they are (three seams of the prompt builder), read before the call."""
-        persona_id = self.speaker.pk
-        recalled = recall_for(self.user, self.conversation, persona_id, self.question.content)
-        return (recalled, preference_text(preference_for(self.user, self.speaker)),
-                user_persona_text(user_persona_rows(self.user, self.speaker)))
+    def _context(self) -> tuple[str, str]:
+        """One statement (chat/context.py): the rolling summary (and whether a title was given) as stored
+        now — background jobs in the worker write them, and an open socket's copy of the conversation may
+        predate it — and how the user wants this figure to talk and who the user says they are, as the
+        prompt's preferences and user-persona text."""
+        context = reply_context(self.conversation.pk, self.user.pk, self.speaker.pk)
+        if context is None:
+            return "", ""
+        self.conversation.summary, self.conversation.summary_through_id = context.summary, context.summary_through_id
+        self.conversation.title_origin = context.title_origin  # the title job or a rename may have set it
+        return preference_text(context.preference), user_persona_text(context.user_persona)
 
     async def _judge_in_parallel(self, config: ProviderConfig) -> Verdict | None:
         """The judge's verdict (None when it fails or does not answer within GUARD_JUDGE_TIMEOUT, so the
