@@ -68,7 +68,7 @@ async def test_an_over_quota_message_is_kept_and_answered_with_a_notice(alice, c
     assert frames[0]["message"]["id"] == question.pk
     assert [r.pk for r in await replies(conversation)] == [spent.pk]  # no reply row, not even an error one
     # After the reply lock, one trip: the question saved and the quota read in it; then the lock is let go.
-    after_lock = made[made.index("add") + 1:]
+    after_lock = made[made.index("_pace_and_lock") + 1:]
     assert [t for t in after_lock if not t.startswith("message_payload")] in (["_begin"], ["_begin", "delete"]), made
 
 
