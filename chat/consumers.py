@@ -50,7 +50,7 @@ def _load(user, conversation_id: int) -> tuple[Conversation, Tree, list[Message]
 
 # Frames of a reply that the owner's other sockets on the same conversation (other tabs, in any process)
 # receive as well, through the conversation's channel-layer group; refusals stay with the socket that asked.
-SHARED_FRAMES = frozenset({"message", "reply_start", "delta", "tool", "reply_end"})
+SHARED_FRAMES = frozenset({"message", "reply_start", "delta", "tool", "reply_end", "reply_pass"})
 
 # The reply lock lives this long unless the reply's task refreshes it, so a process that dies
 # mid-reply (SIGKILL) leaves the conversation busy for at most this long, even with Redis.
@@ -204,7 +204,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         await self._refresh(frame.parent_id)
         parent = self.branch[-1] if self.branch else None
-        cues = self._cues(frame.to, text)
+        cues = self._cues(frame.to, text, self.branch)
         if isinstance(cues, str):  # the user spoke to a figure who is not in the salon: the host says so
             await self._answer_absent(text, parent, cues)
             return
@@ -228,11 +228,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self._start(user_message, branch=[*self.branch, user_message], announce=True, speakers=speakers,
                           tool_request=tool_request)
 
-    def _cues(self, to, text: str) -> list[Cue] | str:
-        """Who speaks after this message, in order (docs/salon.md); the absent figure's name when the
-        user addressed one. In a verse game every figure takes its turn, and the site checks the
-        user's own line first (MessageRejected with the rule it breaks)."""
-        game, _ = games.game_of(self.branch)
+    def _cues(self, to, text: str, branch: list[Message]) -> list[Cue] | str:
+        """Who speaks after this message, put after `branch`, in order (docs/salon.md); the absent figure's
+        name when the user addressed one. In a verse game every figure takes its turn, and the site
+        checks the user's own line first (MessageRejected with the rule it breaks)."""
+        game, _ = games.game_of(branch)
         try:
             started = games.start_command(text)
         except games.GameRuleBroken as exc:
@@ -272,12 +272,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         original = await self._message(frame.message_id, Message.Role.USER)
         if original is None or not await self._admit():
             return
+        earlier = await self._messages(self.tree.path_to(original.parent_id))
+        cues = self._cues(frame.to, frame.text, earlier)  # a game's rules, before anything is saved
+        if isinstance(cues, str):  # spoken to someone absent: in an edit the host simply answers
+            cues = [Cue(self.conversation.persona)]
         edited = await database_sync_to_async(services.message_edit)(
             conversation=self.conversation, original=original, text=frame.text
         )
-        path = self.tree.path_to(original.parent_id)
-        plan = plan_turn(self.conversation, frame.to, frame.text, max_turns=settings.SALON_MAX_TURNS)
-        await self._start(edited, branch=[*await self._messages(path), edited], announce=True, speakers=plan.cues)
+        await self._start(edited, branch=[*earlier, edited], announce=True, speakers=cues)
 
     async def _regenerate(self, frame: Frame) -> None:
         reply = await self._message(frame.message_id, Message.Role.ASSISTANT)

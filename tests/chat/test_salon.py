@@ -228,3 +228,34 @@ async def test_a_game_ends_with_the_end_command(alice, salon, credential, upstre
     await _turn(ws, 4)
     await ws.disconnect()
     assert "令字" not in str(upstream.requests[4].json()["messages"])  # the game is over: no rule note
+
+
+async def test_another_tab_follows_a_silence_too(alice, salon, credential, upstream):
+    upstream.route("POST", PATH, stream("此事甫最知之。"), stream("（静听）"), stream("（静听）"), stream("（静听）"))
+    sender, follower = await connect(alice, salon.pk), await connect(alice, salon.pk)
+    await sender.send_json_to({"type": "send", "text": "杜甫先生，三吏三别写于何时？"})
+    await _turn(sender, 4)
+    followed = await _turn(follower, 4)
+    await sender.disconnect()
+    await follower.disconnect()
+    # Every bubble the following tab opened is closed: by its end, or by the silence.
+    assert [f["type"] for f in followed if f["type"] in ("reply_end", "reply_pass")] == [
+        "reply_end", "reply_pass", "reply_pass", "reply_pass"]
+
+
+async def test_an_edited_line_in_a_game_is_checked_before_it_is_saved(alice, salon, credential, upstream):
+    upstream.route("POST", PATH, stream("「花间一壶酒」"), stream("「感时花溅泪」"), stream("「落花时节又逢君」"),
+                   stream("「人面桃花相映红」"), stream("「花落知多少」"), stream("「桃花潭水深千尺」"),
+                   stream("「春城无处不飞花」"), stream("「花径不曾缘客扫」"))
+    ws = await connect(alice, salon.pk)
+    await ws.send_json_to({"type": "send", "text": "/飞花令 花"})
+    await _turn(ws, 4)
+    await ws.send_json_to({"type": "send", "text": "花开堪折直须折"})
+    frames = await _turn(ws, 4)
+    mine = next(f["message"] for f in frames if f["type"] == "message")
+    count = len(upstream.requests)
+    await ws.send_json_to({"type": "edit", "message_id": mine["id"], "text": "床前明月光"})
+    refused = (await frames_until(ws, "error"))[-1]
+    await ws.disconnect()
+    assert refused["code"] == "game_rule" and len(upstream.requests) == count
+    assert not await database_sync_to_async(salon.messages.filter(content="床前明月光").exists)()
