@@ -3,7 +3,8 @@
 It claims jobs with one conditional UPDATE that must change exactly one row (PostgreSQL also picks
 the row with `select_for_update(skip_locked=True)`), runs up to `concurrency` of them in threads,
 and keeps its claims alive with a heartbeat thread; a claim whose heartbeat is older than
-IMAGE_WORKER_STALE_SECONDS belongs to a dead worker and is taken over.
+IMAGE_WORKER_STALE_SECONDS, on the database's clock, belongs to a dead worker and is taken over (no
+guess from a host and pid: workers in containers may share both).
 
 Crash safety. Every write is fenced on `claimed_by = this worker`. For a DashScope task `submitting`
 is committed before the create call and the task id, with `generating`, right after it, before
@@ -37,7 +38,8 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, close_old_connections, connection, transaction
-from django.db.models import F, Q
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from accounts.models import ApiCredential, CredentialKind
@@ -128,19 +130,6 @@ def _host_port(url: str) -> str:
     return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
 
-def _process_alive(worker_id: str) -> bool:
-    parts = worker_id.split(":")
-    if len(parts) != 3 or not parts[1].isdigit():
-        return True  # not a default id (--worker-id): cannot tell, wait for the heartbeat to go stale
-    try:
-        os.kill(int(parts[1]), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
-
-
 BACKENDS = {
     CredentialKind.DASHSCOPE: DashScopeBackend,
     CredentialKind.OPENAI_COMPATIBLE: OpenAIImagesBackend,
@@ -154,7 +143,8 @@ def backend_for(credential: ApiCredential, http: httpx.Client) -> Any:
 
 class Worker:
     def __init__(self, *, worker_id: str | None = None, options: WorkerOptions | None = None) -> None:
-        # host:pid:random; the host and pid let a worker on the same host see that a claim's process died.
+        # host:pid:random, for the logs only: liveness is the heartbeat on the database's clock, never a
+        # guess from the host and pid (workers in containers may share both).
         self.id = worker_id or f"{socket.gethostname()[:30].replace(':', '-')}:{os.getpid()}:{secrets.token_hex(3)}"
         self.options = options or WorkerOptions()
         self.stop = threading.Event()
@@ -205,7 +195,7 @@ class Worker:
         while not beat_stop.wait(period):
             try:
                 mine = ImageJob.objects.filter(claimed_by=self.id, status__in=ImageJob.ACTIVE)
-                mine.update(heartbeat_at=timezone.now())
+                mine.update(heartbeat_at=Now())  # the database's clock, which every worker's claim reads
             except DatabaseError:
                 logger.exception("image worker heartbeat failed")
             finally:
@@ -223,12 +213,13 @@ class Worker:
             close_old_connections()
 
     def claim(self) -> ImageJob | None:
-        now = timezone.now()
+        # A claim lapses when its heartbeat is older than the stale time on the database's clock, so
+        # workers on several hosts agree whatever their own clocks say (docs/images.md, Claiming).
+        lapsed = ExpressionWrapper(Now() - timedelta(seconds=self.options.stale), output_field=DateTimeField())
         claimable = Q(status__in=ImageJob.ACTIVE) & (
-            Q(claimed_by="") | Q(heartbeat_at__lt=now - timedelta(seconds=self.options.stale)) | Q(heartbeat_at=None)
-            | Q(claimed_by__in=self._dead_local_workers())
+            Q(claimed_by="") | Q(heartbeat_at__lt=lapsed) | Q(heartbeat_at=None)
         )
-        take = {"claimed_by": self.id, "claimed_at": now, "heartbeat_at": now, "attempts": F("attempts") + 1}
+        take = {"claimed_by": self.id, "claimed_at": Now(), "heartbeat_at": Now(), "attempts": F("attempts") + 1}
         oldest_first = ImageJob.objects.filter(claimable).order_by("created_at", "pk").values_list("pk", flat=True)
         if connection.features.has_select_for_update_skip_locked:
             with transaction.atomic():
@@ -245,14 +236,6 @@ class Worker:
         if not won:
             return None
         return ImageJob.objects.select_related("conversation__persona", "credential").get(pk=pk)
-
-    def _dead_local_workers(self) -> list[str]:
-        """Claims of workers on this host whose process is gone (a SIGKILL, a crash): taken over at once
-        instead of after the stale time. Other hosts' claims only go stale."""
-        host = self.id.split(":", 1)[0]
-        holders = (ImageJob.objects.filter(status__in=ImageJob.ACTIVE, claimed_by__startswith=host + ":")
-                   .exclude(claimed_by=self.id).values_list("claimed_by", flat=True).distinct())  # fmt: skip
-        return [holder for holder in holders if not _process_alive(holder)]
 
     # --- one job -----------------------------------------------------------------------------------
 
