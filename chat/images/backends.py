@@ -130,22 +130,28 @@ def request_json(
             retries += 1
 
 
-def _request_once(http, method, url, headers, body, http_timeout) -> tuple[dict[str, Any], httpx.Response]:
-    content = None if body is None else json.dumps(body, ensure_ascii=False).encode()
+def checked(send: Callable[[], httpx.Response]) -> httpx.Response:
+    """One HTTP call with its failures as ProviderErrors: unreachable, a bad URL, no answer (which the
+    upstream may still have acted on, and billed: `maybe_sent`), or an HTTP error status."""
     try:
-        response = http.request(method, url, headers=headers, content=content, timeout=http_timeout)
+        response = send()
     except httpx.ConnectError as exc:
         raise unreachable(f"connect failed: {exc}") from None
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
         raise ProviderError("bad_request", message="接口地址无效，请检查设置。", detail=str(exc)) from None
     except httpx.HTTPError as exc:
-        # Sent, and then the answer never came: the upstream may have acted on it (and billed it).
         kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "upstream"
         error = ProviderError(kind, detail=f"{type(exc).__name__}: {exc}", retryable=True)
         error.maybe_sent = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
         raise error from None
     if response.status_code >= 400:
         raise error_from_response(response.status_code, response.headers, response.content)
+    return response
+
+
+def _request_once(http, method, url, headers, body, http_timeout) -> tuple[dict[str, Any], httpx.Response]:
+    content = None if body is None else json.dumps(body, ensure_ascii=False).encode()
+    response = checked(lambda: http.request(method, url, headers=headers, content=content, timeout=http_timeout))
     payload = _json(response)
     if payload is None:
         error = ProviderError("upstream", detail=f"HTTP {response.status_code}, not a JSON object", retryable=True)

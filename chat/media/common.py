@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from chat.images.backends import Sleep
-from chat.providers.errors import ProviderError, error_from_payload, error_from_response, redact, unreachable
+from chat.images.backends import Sleep, checked
+from chat.providers.errors import ProviderError, error_from_payload, error_from_response, redact
 from chat.providers.retry import backoff_delay
 
 logger = logging.getLogger(__name__)
@@ -86,19 +86,7 @@ def post_multipart(http: httpx.Client, url: str, *, headers: dict[str, str], dat
 
 
 def _multipart_once(http, url, headers, data, files, http_timeout) -> dict[str, Any]:
-    try:
-        response = http.post(url, headers=headers, data=data, files=files, timeout=http_timeout)
-    except httpx.ConnectError as exc:
-        raise unreachable(f"connect failed: {exc}") from None
-    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-        raise ProviderError("bad_request", message="接口地址无效，请检查设置。", detail=str(exc)) from None
-    except httpx.HTTPError as exc:
-        kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "upstream"
-        error = ProviderError(kind, detail=f"{type(exc).__name__}: {exc}", retryable=True)
-        error.maybe_sent = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
-        raise error from None
-    if response.status_code >= 400:
-        raise error_from_response(response.status_code, response.headers, response.content)
+    response = checked(lambda: http.post(url, headers=headers, data=data, files=files, timeout=http_timeout))
     try:
         payload = json.loads(response.content)
     except ValueError:
