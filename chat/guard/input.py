@@ -152,10 +152,15 @@ LEARNED_OVERRIDES = frozenset({IN_SCOPE, ANACHRONISM, OFF_ROLE, INVENT_HISTORY})
 LEARNED_CONFIDENCE = 0.7
 
 
-def _raised(verdict: Verdict, text: str, learned: bool) -> Verdict:
-    """The rules' verdict, raised to the learned classifier's attack category when the rules saw none."""
+def _raised(verdict: Verdict, text: str, learned: bool, persona: Persona | None = None) -> Verdict:
+    """The rules' verdict, raised to the learned classifier's attack category when the rules saw none.
+
+    The classifier knows no figure: a "new name" that is the figure's own name or courtesy name ("以后就叫你
+    太白兄吧" to 李白) is no renaming, as the rules by meaning already read it."""
     if learned and verdict.category in LEARNED_OVERRIDES and (found := lm.strongest(text)):
         category, p = found
+        if category == RENAME and persona is not None and _Message(text, persona).names_in(normalize(text).compact):
+            return verdict
         return Verdict(category, LEARNED_CONFIDENCE, f"learned:{category} p={p:.2f}")
     return verdict
 
@@ -172,12 +177,12 @@ def _decoded(text: str, persona: Persona | None, history: Sequence[str], learned
         # "ming dan" is pinyin, not the DAN template: an English reading of syllables is no evidence
         best = verdict = Verdict(IN_SCOPE, 0.5, "")
     for name, decoded in found_candidates:
-        found = _raised(_classify(decoded, persona, ()), decoded, learned)
+        found = _raised(_classify(decoded, persona, ()), decoded, learned, persona)
         if _SEVERITY.get(found.category, 0) > _SEVERITY.get(best.category, 0) or (
                 best is verdict and verdict.category == EMPTY and found.category != EMPTY):
             best = Verdict(found.category, found.confidence, f"{name}→{decoded[:16]}：{found.evidence}"[:120])
     # The model reads the text as typed last, so a decoded payload the rules name keeps its evidence.
-    return _raised(best, text, learned) if best is verdict else best
+    return _raised(best, text, learned, persona) if best is verdict else best
 
 
 # A last message that only sets off what the earlier turns prepared ("开始", "照做", "按我说的来").

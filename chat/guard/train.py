@@ -32,7 +32,7 @@ DATA = Path("tests/guard/data")
 TRAINING_FILES = tuple(DATA / name for name in (
     "guard-dev.jsonl", "probe-blind.jsonl", "probe-blind-2.jsonl", "probe-blind-3.jsonl", "probe-blind-4.jsonl",
     "probe-blind-6.jsonl", "train-encoded.jsonl", "train-multiturn.jsonl", "train-learned.jsonl", "train-rename.jsonl",
-    "train-diverse.jsonl",
+    "train-diverse.jsonl", "train-diverse-2.jsonl",
 ))  # fmt: skip
 BENIGN = "benign"
 CLASSES = (UNSAFE, ROLE_SWAP, RENAME, JAILBREAK, LEAK, HIJACK)
