@@ -248,8 +248,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         return plan.absent or plan.cues
 
     async def _answer_absent(self, text: str, parent: Message | None, absent: str) -> None:
-        host = self.conversation.persona
-        note = absent_note(host, absent, self.conversation.figures)
+        note = absent_note(absent, self.conversation.figures)
         question, reply = await database_sync_to_async(self._save_absent)(text, parent, note)
         await self._announce(question)
         self._add_to_tree(reply)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from chat.scenes import ALL, FIRST_GUEST, HOST
 from chat.services import MessageRejected, clean_user_text
 
 KINDS = ("send", "regenerate", "edit", "continue", "stop")
-ADDRESSEES = ("all", "both", "persona", "partner")
+ADDRESSEES = (*ALL, HOST, FIRST_GUEST)  # the words the turn planner knows (chat/scenes.py)
 _SLUG = re.compile(r"^[-a-z0-9_]{1,50}$")
 MAX_ADDRESSEES = 4  # a salon's figures (docs/salon.md)
 _NEEDS_TEXT = ("send", "edit")
@@ -28,7 +29,7 @@ class Frame:
     message_id: int | None = None
     tool: str | None = None
     tools: bool = False
-    to: str | tuple[str, ...] | None = None  # "", "all", "persona", "partner", a figure's slug, or several
+    to: str | tuple[str, ...] | None = None  # one of ADDRESSEES, or figures' slugs
     image_id: int | None = None  # a picture attached to a `send` (docs/vision.md)
 
 

@@ -95,11 +95,12 @@ def game_of(messages) -> tuple[Game | None, dict[int, str]]:
     for message in messages:
         text = message.content
         if message.role == "user":
-            if is_end(text):
+            command = text.lstrip().startswith("/")  # a cheap test first: this runs over whole branches
+            if command and is_end(text):
                 game = None
                 continue
             try:
-                started = start_command(text)
+                started = start_command(text) if command else None
             except GameRuleBroken:
                 started = None
             if started is not None:

@@ -4,7 +4,7 @@ saved reply. Pure: the conversation's figures come loaded with it (`Conversation
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from chat.models import Conversation, Message
 from personas.models import Persona
@@ -26,7 +26,6 @@ class Cue:
 class Plan:
     cues: list[Cue]
     absent: str = ""  # a figure the user addressed who is not in the salon: the host says so, no call
-    addressed: list[Persona] = field(default_factory=list)
 
 
 def plan_turn(conversation: Conversation, to, text: str, *, max_turns: int, absent_names=()) -> Plan:
@@ -35,7 +34,7 @@ def plan_turn(conversation: Conversation, to, text: str, *, max_turns: int, abse
     at most `max_turns` in all."""
     figures = conversation.figures
     if len(figures) == 1:
-        return Plan([Cue(figures[0])], addressed=figures[:1])
+        return Plan([Cue(figures[0])])
     addressed = _explicit(figures, to)
     if addressed is None:
         named = [figure for figure in figures if _named(figure, text)]
@@ -47,7 +46,7 @@ def plan_turn(conversation: Conversation, to, text: str, *, max_turns: int, abse
     others = [Cue(figure, optional=True) for figure in figures if figure not in addressed]
     # Two figures keep the scene's old turn: only the one addressed answers.
     cues = [Cue(figure) for figure in addressed] + (others if len(figures) > 2 else [])
-    return Plan(cues[:max(1, max_turns)], addressed=addressed)
+    return Plan(cues[:max(1, max_turns)])
 
 
 def _explicit(figures: list[Persona], to) -> list[Persona] | None:
@@ -73,7 +72,7 @@ def _called(name: str, text: str) -> bool:
     return f"@{name}" in text or re.match(rf"\s*(?:请问|敢问|请|问)?{re.escape(name)}[^\w]", text + " ") is not None
 
 
-def absent_note(host: Persona, absent: str, figures: list[Persona]) -> str:
+def absent_note(absent: str, figures: list[Persona]) -> str:
     """The host's short in-role note when the user speaks to someone who is not here (no model call)."""
     present = "、".join(figure.name for figure in figures)
     return f"{absent}并不在今日席上。此间座中只有{present}，你想问的话，不妨问我们。"

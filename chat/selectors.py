@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from chat.models import PASSED, WITHHELD_ACTIONS, Conversation, Message, ToolRun
+from chat.models import PASSED, WITHHELD_ACTIONS, Conversation, Message, ToolRun, seats_prefetch
 from chat.tree import Node, Tree
 
 
@@ -76,7 +76,7 @@ def conversations_with(user, persona) -> list[Conversation]:
 def latest_conversation_with(user, persona) -> Conversation | None:
     return (
         Conversation.objects.for_user(user).filter(persona=persona, archived=False)
-        .select_related("life_stage").prefetch_related("seats__persona").order_by("-updated_at", "-pk").first()
+        .select_related("life_stage").prefetch_related(seats_prefetch()).order_by("-updated_at", "-pk").first()
     )
 
 

@@ -159,8 +159,10 @@ def _raised(verdict: Verdict, text: str, learned: bool, persona: Persona | None 
     太白兄吧" to 李白) is no renaming, as the rules by meaning already read it."""
     if learned and verdict.category in LEARNED_OVERRIDES and (found := lm.strongest(text)):
         category, p = found
-        if category == RENAME and persona is not None and _Message(text, persona).names_in(normalize(text).compact):
-            return verdict
+        if category == RENAME and persona is not None:
+            message = _Message(text, persona)
+            if message.names_in(message.n.compact):
+                return verdict
         return Verdict(category, LEARNED_CONFIDENCE, f"learned:{category} p={p:.2f}")
     return verdict
 
