@@ -86,9 +86,10 @@ def _clean_key(value: str) -> str:
 
 KEY_ERRORS = {"required": "请填写密钥。"}
 MODEL_FIELDS = ("text_model", "task_model", "image_model", "vision_model", "speech_model", "transcription_model",
-                "rerank_model")
+                "rerank_model", "edit_model", "video_model", "music_model", "midjourney_model")
 # Shown folded: a connection works with none of them (docs/connections.md).
-OPTIONAL_CAPABILITIES = ("task_model", "vision_model", "speech_model", "transcription_model", "rerank_model")
+OPTIONAL_CAPABILITIES = ("task_model", "vision_model", "speech_model", "transcription_model", "rerank_model",
+                         "edit_model", "video_model", "music_model", "midjourney_model")
 
 
 def _model_name(value: str) -> str:

@@ -61,7 +61,8 @@ DEFAULT_IMAGE_MODEL = {
 BACKGROUND_TASKS = ("summary", "title", "extract", "judge", "callback")
 CAPABILITY_FIELDS = {
     "vision": "vision_model", "speech": "speech_model", "transcription": "transcription_model",
-    "rerank": "rerank_model",
+    "rerank": "rerank_model", "edit": "edit_model", "video": "video_model", "music": "music_model",
+    "midjourney": "midjourney_model",
 }
 
 
@@ -102,6 +103,15 @@ class ApiCredential(models.Model):
     transcription_model = models.CharField("听写模型", max_length=100, blank=True,
                                            help_text="把语音转成文字的模型；留空表示不提供")
     rerank_model = models.CharField("重排序模型", max_length=100, blank=True, help_text="为史料检索重新排序的模型；留空表示不提供")
+    # The media studio (docs/media.md, Back-ends): "platform:<name>" means the task platform's API.
+    edit_model = models.CharField("改图模型", max_length=100, blank=True,
+                                  help_text="按描述修改图片、保持人物相貌的模型，如 nano-banana；留空表示不提供")
+    video_model = models.CharField("视频模型", max_length=100, blank=True,
+                                   help_text="如 doubao-seedance-1-0-pro 或 platform:kling；留空表示不提供")
+    music_model = models.CharField("作曲模型", max_length=100, blank=True,
+                                   help_text="Suno 版本如 chirp-v4，或 platform:suno；留空表示不提供")
+    midjourney_model = models.CharField("Midjourney", max_length=100, blank=True,
+                                        help_text="填 midjourney 或 niji 即通过中转的 /mj 接口作画；留空表示不提供")
     # The model ids the provider listed at the last check: offered as choices, and a name not among
     # them gets a warning (an empty list means the provider gave none, so nothing is warned).
     listed_models = models.JSONField("可用模型", default=list, blank=True, editable=False)

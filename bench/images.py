@@ -1,4 +1,4 @@
-"""Image pipeline benchmark: N jobs through `manage.py imageworker` against a scripted DashScope.
+"""Image pipeline benchmark: N jobs through `manage.py mediaworker` against a scripted DashScope.
 
     .venv/bin/python bench/images.py                      # 50 jobs, tasks finish 2.5 s after creation
     .venv/bin/python bench/images.py --jobs 20 --delay 1 --poll-interval 0.5 --concurrency 4
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace, upstream: Upstream, workdir: Path) -> int:
 
     png = tasks.png
     media = Path(world.env["MEDIA_ROOT"])
-    ok = [j for j in jobs if j["status"] == "done" and j["image"] and (media / j["image"]).read_bytes() == png]
+    ok = [j for j in jobs if j["status"] == "done" and j["file"] and (media / j["file"]).read_bytes() == png]
     lost = len(jobs) - len(ok)
     duplicated = max(0, tasks.created - len({j["task_id"] for j in jobs if j["task_id"]}))
     duplicated += sum(1 for j in jobs if j["submissions"] > 1)

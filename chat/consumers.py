@@ -135,6 +135,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def conversation_titled(self, event: dict) -> None:
         await self._deliver({"type": "title", "title": event["title"]})
 
+    async def media_job(self, event: dict) -> None:
+        # Ids and a status only: the page asks for the job's partial through the owner-checked view.
+        await self._deliver({"type": "media_job", "job": int(event["job"]), "status": str(event["status"])})
+
     async def reply_frame(self, event: dict) -> None:
         """A reply another socket of this conversation is streaming: follow it (never our own, never
         another owner's)."""

@@ -346,18 +346,31 @@ class MessageImage(models.Model):
         return f"{self.width}×{self.height}"
 
 
-def image_upload_to(job: ImageJob, filename: str) -> str:
-    # Never under a public media prefix: files are served by an owner-checked view (chat/images/views.py).
+def media_upload_to(job: MediaJob, filename: str) -> str:
+    # Never under a public media prefix: files are served by an owner-checked view (chat/media/views.py).
+    folder = {"video": "video", "audio": "audio"}.get(job.mime.partition("/")[0], "images")
+    return f"{folder}/{job.owner_id}/{filename}"
+
+
+def image_upload_to(job, filename: str) -> str:
+    # Named by migration 0006; new files go through media_upload_to.
     return f"images/{job.owner_id}/{filename}"
 
 
-class ImageJobQuerySet(models.QuerySet):
-    def for_user(self, user) -> ImageJobQuerySet:
+class MediaJobQuerySet(models.QuerySet):
+    def for_user(self, user) -> MediaJobQuerySet:
         return self.filter(owner=user)
 
 
-class ImageJob(models.Model):
-    """One image request and its way through the worker (docs/images.md)."""
+class MediaJob(models.Model):
+    """One picture, edit, video clip, song or Midjourney grid and its way through the worker (docs/media.md)."""
+
+    class Kind(models.TextChoices):
+        IMAGE = "image", "图片"
+        IMAGE_EDIT = "image_edit", "改图"
+        VIDEO = "video", "视频"
+        MUSIC = "music", "谱曲"
+        MIDJOURNEY = "midjourney", "Midjourney"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "排队中"
@@ -370,9 +383,12 @@ class ImageJob(models.Model):
     ACTIVE = (Status.QUEUED, Status.SUBMITTING, Status.GENERATING)
     FINAL = (Status.DONE, Status.FAILED, Status.BLOCKED)
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="image_jobs")
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="image_jobs")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="media_jobs")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="media_jobs")
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.IMAGE)
     source_message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The picture an edit, a clip or a Midjourney button starts from (the owner's own job, checked on creation).
+    source_job = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # The key chosen when the job was made: a provider task only exists under the account that created it.
     credential = models.ForeignKey(
         "accounts.ApiCredential", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -382,18 +398,25 @@ class ImageJob(models.Model):
     negative_prompt = models.TextField("反向提示词", blank=True)
     revised_prompt = models.TextField("服务端改写后的提示词", blank=True)
     size = models.CharField(max_length=20, default="1024*1024")
+    # Per kind: duration/resolution/aspect_ratio (video), tags/title (music), action (Midjourney) …
+    params = models.JSONField(default=dict, blank=True)
     backend = models.CharField(max_length=20, blank=True)
     model = models.CharField(max_length=100, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(null=True, blank=True)  # 0-100 when the provider reports it
     task_id = models.CharField(max_length=100, blank=True)
     error_kind = models.CharField(max_length=20, blank=True)
     error_message = models.CharField(max_length=300, blank=True)
     warning = models.CharField(max_length=300, blank=True)
-    image = models.FileField(upload_to=image_upload_to, blank=True)
+    file = models.FileField(upload_to=media_upload_to, blank=True, max_length=200)
+    mime = models.CharField(max_length=40, blank=True)
+    # What a finished task left besides the file: Midjourney's buttons, Suno's tracks, Seedance's tokens.
+    result = models.JSONField(default=dict, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)  # claims by a worker
     submissions = models.PositiveSmallIntegerField(default=0)  # generation requests sent upstream
     claimed_by = models.CharField(max_length=64, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # The claim's lease: renewed by the worker's heartbeat, read on the database's clock (docs/media.md).
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     poll_since = models.DateTimeField(null=True, blank=True)  # the poll deadline counts from here
@@ -401,11 +424,11 @@ class ImageJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = ImageJobQuerySet.as_manager()
+    objects = MediaJobQuerySet.as_manager()
 
     class Meta:
-        verbose_name = "图像任务"
-        verbose_name_plural = "图像任务"
+        verbose_name = "媒体任务"
+        verbose_name_plural = "媒体任务"
         ordering = ["-created_at", "-pk"]
         indexes = [
             models.Index(fields=["status", "heartbeat_at"]),
@@ -413,11 +436,43 @@ class ImageJob(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_status_display()}: {self.prompt[:30]}"
+        return f"{self.get_kind_display()} {self.get_status_display()}: {self.prompt[:30]}"
 
     @property
     def is_final(self) -> bool:
         return self.status in self.FINAL
+
+    @property
+    def media_type(self) -> str:
+        """"image", "video" or "audio": what the page shows for a finished job."""
+        return self.mime.partition("/")[0] or ("audio" if self.kind == self.Kind.MUSIC else
+                                               "video" if self.kind == self.Kind.VIDEO else "image")  # fmt: skip
+
+    @property
+    def status_line(self) -> str:
+        if self.status == self.Status.GENERATING:
+            return WORKING[self.kind]
+        return {self.Status.QUEUED: "排队中……", self.Status.SUBMITTING: "正在提交……",
+                self.Status.BLOCKED: "未通过审核"}.get(self.status, "生成失败")  # fmt: skip
+
+    @property
+    def caption(self) -> str:
+        return CAPTIONS[self.media_type]
+
+    @property
+    def estimate_label(self) -> str:
+        from chat.media.cost import estimate_video
+
+        params = self.params or {}
+        return estimate_video(int(params.get("duration", 5)), params.get("resolution", "720p"),
+                              params.get("aspect_ratio", "16:9"),
+                              yuan_per_million=settings.VIDEO_YUAN_PER_MILLION_TOKENS).label()  # fmt: skip
+
+
+WORKING = {"image": "正在作画……", "image_edit": "正在改画……", "video": "正在生成视频……", "music": "正在谱曲……",
+           "midjourney": "Midjourney 正在作画……"}  # fmt: skip
+# Every file says what it is: an AI's imagining, not a source.
+CAPTIONS = {"image": "AI 想象图，非史料", "video": "AI 生成视频，非史料", "audio": "AI 谱曲，非古乐原貌"}
 
 
 class BackgroundJob(models.Model):

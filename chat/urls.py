@@ -1,7 +1,7 @@
 from django.urls import path
 
 from chat import memory_views, search_views, views
-from chat.images import views as images
+from chat.media import views as media
 from chat.sharing import views as sharing
 from chat.speech import views as speech
 from chat.speech_input import views as speech_input
@@ -43,12 +43,17 @@ urlpatterns = [
     path("memories/export.json", memory_views.export, name="memory_export"),
     path("memories/wipe/", memory_views.wipe, name="memory_wipe"),
     path("memories/auto/", memory_views.auto, name="memory_auto"),
-    path("<int:pk>/images/", images.gallery, name="image_gallery"),
-    path("<int:pk>/images/panel/", images.panel, name="image_panel"),
-    path("<int:pk>/images/new/", images.create, name="image_create"),
-    path("<int:pk>/images/<int:job_id>/", images.status, name="image_status"),
-    path("<int:pk>/images/<int:job_id>/retry/", images.retry, name="image_retry"),
-    path("<int:pk>/images/<int:job_id>/file/", images.image_file, name="image_file"),
+    path("<int:pk>/media/", media.gallery, name="media_gallery"),
+    path("<int:pk>/media/panel/", media.panel, name="media_panel"),
+    path("<int:pk>/media/new/", media.create, name="media_create"),
+    path("<int:pk>/media/video/", media.video_form, name="media_video_form"),
+    path("<int:pk>/media/video/new/", media.video, name="media_video"),
+    path("<int:pk>/media/music/<int:message_id>/", media.music, name="media_music"),
+    path("<int:pk>/media/<int:job_id>/", media.status, name="media_status"),
+    path("<int:pk>/media/<int:job_id>/retry/", media.retry, name="media_retry"),
+    path("<int:pk>/media/<int:job_id>/edit/", media.edit, name="media_edit"),
+    path("<int:pk>/media/<int:job_id>/action/", media.midjourney_action, name="media_action"),
+    path("<int:pk>/media/<int:job_id>/file/", media.media_file, name="media_file"),
     path("<int:pk>/attachments/", vision.upload, name="attachment_create"),
     path("<int:pk>/attachments/<int:image_id>/", vision.attachment_file, name="attachment_file"),
 ]

@@ -16,6 +16,7 @@ from chat.bubbles import render_bubble
 from chat.citations import citations_for
 from chat.forms import ConversationSettingsForm, RenameForm, StartForm
 from chat.jobs import queue as jobs
+from chat.media.engines import offers_of
 from chat.memory_views import preference_form_for, user_persona_form_for
 from chat.models import BackgroundJob, Conversation, Message
 from chat.quota import quota_for, refusal_text
@@ -98,6 +99,7 @@ def page(request: HttpRequest, pk: int) -> HttpResponse:
         "vision": credential is not None and credential.offers("vision"),  # the attach button (docs/vision.md)
         "attach_max_bytes": MAX_BYTES,
         "speech_offered": credential is not None and credential.offers("speech"),  # 朗读 (docs/voice.md)
+        "media_offers": offers_of(credential),  # 修改, 成片, 谱曲, Midjourney (docs/media.md)
         "max_chars": settings.MAX_MESSAGE_CHARS,
         "preference_form": preference_form_for(request.user, conversation.persona),
         "user_persona_form": user_persona_form_for(request.user, conversation.persona),

@@ -209,7 +209,7 @@ SPEECH_TIMEOUT = env_float("SPEECH_TIMEOUT", 30.0)  # one sentence's call to /au
 SPEECH_WAIT_SECONDS = env_float("SPEECH_WAIT_SECONDS", 20.0)  # a request waits this long for its sentence to end
 SPEECH_LIMIT_PER_MINUTE = env_int("SPEECH_LIMIT_PER_MINUTE", 120)  # sentences read (calls out) per user
 
-# --- Images (docs/images.md) -----------------------------------------------------------------
+# --- Media: pictures, edits, video, music, Midjourney (docs/media.md) -------------------------
 IMAGE_SIZE = env_str("IMAGE_SIZE", "1024*1024")  # W*H; each side 512-1440 for wan2.2-t2i-flash
 IMAGE_PROMPT_MAX_CHARS = env_int("IMAGE_PROMPT_MAX_CHARS", 300)  # wan2.2 truncates prompts past 500
 IMAGE_LIMIT_PER_HOUR = env_int("IMAGE_LIMIT_PER_HOUR", 30)
@@ -225,6 +225,17 @@ IMAGE_WORKER_STALE_SECONDS = env_int("IMAGE_WORKER_STALE_SECONDS", 30)  # a clai
 # Every download must reach a public address, except from an entry naming one host exactly.
 IMAGE_DOWNLOAD_ALLOWED_HOSTS = env_list("IMAGE_DOWNLOAD_ALLOWED_HOSTS", [".aliyuncs.com"])
 IMAGE_MAX_BYTES = env_int("IMAGE_MAX_BYTES", 20 * 1024 * 1024)
+VIDEO_MAX_BYTES = env_int("VIDEO_MAX_BYTES", 100 * 1024 * 1024)
+AUDIO_MAX_BYTES = env_int("AUDIO_MAX_BYTES", 30 * 1024 * 1024)
+# Seconds of polling from the create call: video and music take minutes, Midjourney a minute or two.
+VIDEO_POLL_DEADLINE = env_int("VIDEO_POLL_DEADLINE", 900)
+MUSIC_POLL_DEADLINE = env_int("MUSIC_POLL_DEADLINE", 600)
+MIDJOURNEY_POLL_DEADLINE = env_int("MIDJOURNEY_POLL_DEADLINE", 600)
+VIDEO_DURATIONS = (5, 10)  # seconds a clip may last (the page's choices)
+# Yuan per million video tokens, to show a price beside the token estimate; unset shows tokens only.
+VIDEO_YUAN_PER_MILLION_TOKENS = env_float("VIDEO_YUAN_PER_MILLION_TOKENS", 0.0) or None
+MUSIC_TAGS_MAX_CHARS = env_int("MUSIC_TAGS_MAX_CHARS", 60)
+MUSIC_LYRICS_MAX_CHARS = env_int("MUSIC_LYRICS_MAX_CHARS", 1200)
 
 # --- Voice input (docs/voice-input.md) --------------------------------------------------------
 # Keep DICTATION_MAX_BYTES at or under FILE_UPLOAD_MAX_MEMORY_SIZE (2.5 MB): Django's ASGI handler

@@ -262,7 +262,8 @@ class PersonaAdmin(admin.ModelAdmin):
     inlines = (LifeStageInline, KnowledgeEntryInline, ScreenPortrayalInline, FigureRelationInline, PersonaProbeInline)
     actions = ("export_cards", "export_card_pngs")
     fieldsets = (
-        (None, {"fields": ("name", "nickname", "slug", "dynasty", ("birth_year", "death_year"), "portrait", "published")}),
+        (None, {"fields": ("name", "nickname", "slug", "dynasty", ("birth_year", "death_year"), "portrait",
+                           "reference_portrait", "published")}),
         ("角色卡", {"fields": ("description", "personality", "scenario", "first_mes", "alternate_greetings",
                               "mes_example", "system_prompt", "post_history_instructions", "creator_notes",
                               "tags", "character_version", "extensions")}),

@@ -79,6 +79,9 @@ class Persona(models.Model):
     values = models.TextField("价值与立场", blank=True)
     signature_lines = models.JSONField("角色内应答", default=dict, blank=True)
     portrait = models.ImageField("画像", upload_to="portraits/", blank=True)
+    # Not public like the portrait: sent to an edit model so new pictures keep this face (docs/media.md).
+    reference_portrait = models.ImageField("参考像", upload_to="references/", blank=True,
+                                           help_text="新画作保持此相貌；需要连接提供改图模型")
     # Curator choices that reach providers (docs/connections.md): the model applies to site-wide
     # connections only (a user's own connection may not list it); voice and speed to 朗读.
     chat_model = models.CharField("专用模型", max_length=100, blank=True,

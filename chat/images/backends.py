@@ -342,16 +342,19 @@ def aspect_ratio(size: str) -> str:
 
 def wait_for_task(
     backend: Any, task_id: str, *, interval: float, max_interval: float, deadline: float, first_wait: float = 0.0,
-    sleep: Sleep = time.sleep, clock: Callable[[], float] = time.time,
+    sleep: Sleep = time.sleep, clock: Callable[[], float] = time.time, on_state: Callable[[Any], Any] | None = None,
 ) -> TaskState:
     """Poll until the task succeeds, with a growing interval. Poll errors that are transient are
     retried on the same task (polling is idempotent; a task is never created again here). Past
-    `deadline` (a `clock()` value) a `poll_timeout` error keeps the task id so the job can resume."""
+    `deadline` (a `clock()` value) a `poll_timeout` error keeps the task id so the job can resume.
+    `on_state` sees every state polled (the worker records progress from it)."""
     if first_wait:
         sleep(first_wait)
     while True:
         try:
             state = backend.poll(task_id)
+            if on_state is not None:
+                on_state(state)
             if state.done:
                 return state
         except ProviderError as error:

@@ -22,6 +22,9 @@ from guyue.lib.netguard import UnsafeURL, sync_client
 VIDEO_MIMES = ("video/mp4", "video/webm")
 AUDIO_MIMES = ("audio/mpeg", "audio/wav", "audio/mp4", "audio/ogg")
 IMAGE_MIMES = ("image/png", "image/jpeg", "image/webp")
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "video/mp4": "mp4", "video/webm": "webm",
+              "audio/mpeg": "mp3", "audio/wav": "wav", "audio/mp4": "m4a", "audio/ogg": "ogg"}
+MIMES = {ext: mime for mime, ext in EXTENSIONS.items()}
 WHAT = {"video": "视频（MP4 或 WebM）", "audio": "音频（MP3、WAV、M4A 或 OGG）"}
 _AUDIO_BRANDS = (b"M4A ", b"M4B ")
 

@@ -59,7 +59,8 @@ class MidjourneyBackend:
         if isinstance(request, MidjourneyAction):
             return "/mj/submit/action", {"customId": request.custom_id, "taskId": request.task_id,
                                          "chooseSameChannel": True}  # fmt: skip
-        return "/mj/submit/imagine", {"botType": "MID_JOURNEY", "prompt": request.prompt, "base64Array": []}
+        bot = "NIJI_JOURNEY" if self.config.model.lower().startswith("niji") else "MID_JOURNEY"
+        return "/mj/submit/imagine", {"botType": bot, "prompt": request.prompt, "base64Array": []}
 
     def submit(self, request: MidjourneyRequest | MidjourneyAction) -> str:
         path, body = self.body(request)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chat.images.services import ImageRequestRejected, describe_for_tool, request_image
+from chat.media.services import ImageRequestRejected, describe_for_tool, request_image
 from chat.tools.registry import Tool, ToolContext, ToolResult, UserText, register
 
 

@@ -263,6 +263,11 @@
       if (window.guyueCite) window.guyueCite.add(frame.sources); // the entries the reply may now cite
       streamBubble.insertBefore(fromHtml(frame.html), streamBubble.querySelector(".streaming-text"));
     },
+    media_job(frame) {
+      // A picture, clip or song changed in the worker: its card asks for itself again (chat/media/views.py).
+      const card = document.getElementById(`image-job-${Number(frame.job)}`);
+      if (card && window.htmx) window.htmx.trigger(card, "media-job");
+    },
     title(frame) {
       // The conversation got its title after the first exchange: the heading and the list follow.
       const heading = document.getElementById("chat-title");

@@ -226,7 +226,7 @@ def test_another_user_cannot_follow_a_callback(bob_client, returning):
     assert bob_client.get(url, HTTP_HX_REQUEST="true").status_code == 404
 
 
-def test_the_worker_command_runs_background_and_image_jobs(alice, conversation, credential, upstream, settings):
+def test_the_worker_command_runs_background_and_media_jobs(alice, conversation, credential, upstream, settings):
     import signal
 
     from django.core.management import call_command

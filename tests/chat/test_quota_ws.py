@@ -14,9 +14,9 @@ from accounts.models import QuotaSettings, UserQuota
 from chat.guard.input import Verdict
 from chat.guard.policy import policy_for
 from chat.guard.reply import Screening
-from chat.images.services import request_image
 from chat.jobs import queue
-from chat.models import BackgroundJob, ImageJob, Message
+from chat.media.services import request_image
+from chat.models import BackgroundJob, MediaJob, Message
 from tests.chat.spending import spend
 from tests.chat.test_consumer import (  # noqa: F401  (fixtures)
     FINISH,
@@ -172,7 +172,7 @@ def test_the_callback_greeting_is_not_offered_over_the_quota(alice, alice_client
 
 def test_an_image_job_over_the_quota_fails_at_once(alice, conversation, credential, upstream, spent):
     job = request_image(alice, conversation, "李白月下独酌")
-    assert job.status == ImageJob.Status.FAILED and job.error_kind == "quota" and "额度" in job.error_message
+    assert job.status == MediaJob.Status.FAILED and job.error_kind == "quota" and "额度" in job.error_message
     assert upstream.requests == []
 
 

@@ -243,15 +243,15 @@ async def test_regenerating_a_reply_to_a_command_runs_it_again(alice, conversati
 
 
 async def test_the_paint_command_queues_an_image_job_and_the_card_follows_it(alice, conversation, credential, upstream):
-    from chat.models import ImageJob
+    from chat.models import MediaJob
 
     upstream.route("POST", PATH, stream("好，且请画师为白作一幅。"))
     ws = await connect(alice, conversation.pk)
     frames = await _send(ws, {"type": "send", "text": "/画 月下独酌的李白"})
-    job = await ImageJob.objects.aget()
+    job = await MediaJob.objects.aget()
     assert (job.owner_id, job.conversation_id, job.prompt, job.status) == (alice.pk, conversation.pk, "月下独酌的李白", "queued")
     card = next(f for f in frames if f["type"] == "tool")
-    assert card["name"] == "generate_image" and f"/chat/{conversation.pk}/images/{job.pk}/" in card["html"]
+    assert card["name"] == "generate_image" and f"/chat/{conversation.pk}/media/{job.pk}/" in card["html"]
     assert "画作正在生成" in upstream.requests[0].json()["messages"][-1]["content"]
     # The card never says the picture is still being drawn: its job figure (fetched on load) says how it stands.
     assert "画作正在生成" not in card["html"] and "请画师作画：月下独酌的李白" in card["html"]
@@ -261,8 +261,8 @@ async def test_the_paint_command_queues_an_image_job_and_the_card_follows_it(ali
 
 def test_a_blocked_image_prompt_makes_a_blocked_job_and_no_call(alice, conversation, upstream):
     _, _, result = registry.run("generate_image", '{"prompt": "血肉横飞、肢体残缺的刑场"}', context_for(alice, conversation))
-    from chat.models import ImageJob
+    from chat.models import MediaJob
 
-    job = ImageJob.objects.get()
+    job = MediaJob.objects.get()
     assert job.status == "blocked" and not result.ok and "未通过审核" in result.data["作画"]
     assert upstream.requests == []

@@ -37,7 +37,7 @@ def test_no_page_breaks_the_content_security_policy(app, page):
     chat_url = page.url
     conversation = re.search(r"/chat/(\d+)/", chat_url).group(1)
     for path in [chat_url, f"{base}/accounts/settings/", f"{base}/chat/memories/",
-                 f"{base}/chat/{conversation}/images/"]:
+                 f"{base}/chat/{conversation}/media/"]:
         _visit(page, path, seen)
     page.get_by_role("button", name=re.compile("退出")).click()
     page.wait_for_url(base + "/")

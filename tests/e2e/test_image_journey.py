@@ -20,7 +20,7 @@ def app(tmp_path, upstream):
     live = LiveApp(tmp_path, upstream.url + "/api/v1", DASHSCOPE_API_KEY="sk-e2e-dashscope-0123456789",
                    DASHSCOPE_BASE_URL=upstream.url + "/bj/compatible-mode/v1", IMAGE_DOWNLOAD_ALLOWED_HOSTS="127.0.0.1",
                    IMAGE_POLL_INTERVAL="0.3", IMAGE_POLL_MAX_INTERVAL="0.3").start()
-    worker = subprocess.Popen([sys.executable, "manage.py", "imageworker"], cwd=ROOT, env=live.env,
+    worker = subprocess.Popen([sys.executable, "manage.py", "mediaworker"], cwd=ROOT, env=live.env,
                               stdout=(tmp_path / "worker.log").open("wb"), stderr=subprocess.STDOUT)
     yield live
     worker.terminate()
@@ -58,6 +58,6 @@ def test_an_image_appears_without_a_reload(app, upstream, page, shot, tmp_path):
     # How soon the page follows ("within two seconds", docs/images.md) is not timed here: the status
     # partial's 1 s polling is checked in tests/images/test_views.py; this checks that it follows.
     with sqlite3.connect(tmp_path / "db.sqlite3") as db:
-        finished_at, submissions = db.execute("SELECT finished_at, submissions FROM chat_imagejob").fetchone()
+        finished_at, submissions = db.execute("SELECT finished_at, submissions FROM chat_mediajob").fetchone()
     assert finished_at and submissions == 1 and tasks.created == 1
     shot("image-done")

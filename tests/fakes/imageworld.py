@@ -3,7 +3,7 @@ DashScope key pointing at a scripted upstream, one user, one conversation and N 
 
     world = ImageWorld(tmp_path, upstream.url, IMAGE_POLL_INTERVAL="0.2")
     job_ids = world.setup(jobs=3)            # python -m tests.fakes.imageworld setup 3 (migrates first)
-    worker = world.start_worker()            # manage.py imageworker, output in tmp_path/worker-N.log
+    worker = world.start_worker()            # manage.py mediaworker, output in tmp_path/worker-N.log
     world.jobs()                             # rows read straight from SQLite (no Django here)
 
 Used by tests/images/test_worker_process.py and bench/images.py.
@@ -55,7 +55,7 @@ class ImageWorld:
 
     def start_worker(self, *args: str, **env: str) -> subprocess.Popen:
         log = (self.workdir / f"worker-{len(self.workers)}.log").open("wb")
-        process = subprocess.Popen([sys.executable, "manage.py", "imageworker", *args], cwd=ROOT,
+        process = subprocess.Popen([sys.executable, "manage.py", "mediaworker", *args], cwd=ROOT,
                                    env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT)
         self.workers.append(process)
         return process
@@ -66,7 +66,7 @@ class ImageWorld:
     def jobs(self) -> list[dict]:
         with sqlite3.connect(self.db_path, timeout=20) as db:
             db.row_factory = sqlite3.Row
-            return [dict(row) for row in db.execute("SELECT * FROM chat_imagejob ORDER BY id")]
+            return [dict(row) for row in db.execute("SELECT * FROM chat_mediajob ORDER BY id")]
 
     def wait_until(self, predicate, timeout: float = 30.0, step: float = 0.05) -> list[dict]:
         deadline = time.monotonic() + timeout
@@ -94,7 +94,7 @@ def _setup(jobs: int) -> None:
     call_command("migrate", verbosity=0, interactive=False)
     call_command("envcredentials", verbosity=0)
     from accounts.models import User
-    from chat.images.services import request_image
+    from chat.media.services import request_image
     from chat.services import conversation_start
     from personas.models import Persona
 

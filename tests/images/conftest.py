@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import ApiCredential, CredentialKind, CredentialStatus
-from chat.images import worker as worker_module
-from chat.images.worker import Worker, WorkerOptions
+from chat.media import worker as worker_module
+from chat.media.worker import Worker, WorkerOptions
 from chat.services import conversation_start
 from tests.personas.factories import make_persona
 

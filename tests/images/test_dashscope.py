@@ -7,8 +7,8 @@ import pytest
 
 from chat.images.backends import BackendConfig, ImageError, ImageRequest, wait_for_task
 from chat.images.dashscope import DashScopeBackend, native_base
-from chat.images.services import image_job_retry, request_image
-from chat.models import ImageJob
+from chat.media.services import media_job_retry, request_image
+from chat.models import MediaJob
 from tests.fakes.dns import fake_dns  # noqa: F401  (fixture)
 from tests.fakes.imagetasks import CREATE_PATH, PNG, DashScopeTasks
 from tests.fakes.upstream import Reply, json_reply
@@ -54,8 +54,8 @@ def test_it_runs_pending_running_succeeded_and_stores_the_png(upstream, dashscop
     run_worker()
 
     job.refresh_from_db()
-    assert job.status == ImageJob.Status.DONE and job.task_id == "t-1" and job.submissions == 1
-    with job.image.open("rb") as f:
+    assert job.status == MediaJob.Status.DONE and job.task_id == "t-1" and job.submissions == 1
+    with job.file.open("rb") as f:
         assert f.read() == PNG
     assert job.actual_prompt.startswith("李白月下独酌") and "圆领袍衫" in job.actual_prompt
     assert job.revised_prompt == "改写后的提示词"
@@ -105,7 +105,7 @@ def test_a_failed_task_fails_the_job_without_a_new_submission(upstream, dashscop
     run_worker()
 
     job.refresh_from_db()
-    assert job.status == ImageJob.Status.FAILED and job.error_kind == kind
+    assert job.status == MediaJob.Status.FAILED and job.error_kind == kind
     assert job.error_message and "Input data" not in job.error_message  # the user sees our words
     assert len(requests_to(upstream, CREATE)) == 1 and job.submissions == 1
 
@@ -123,7 +123,7 @@ def test_a_partial_failure_stores_the_image_and_records_a_warning(upstream, dash
     run_worker()
 
     job.refresh_from_db()
-    assert job.status == ImageJob.Status.DONE and job.image
+    assert job.status == MediaJob.Status.DONE and job.file
     assert "InternalError.Timeout" in job.warning
 
 
@@ -138,7 +138,7 @@ def test_an_unknown_task_is_expired(upstream, dashscope, alice, conversation, ru
     run_worker()
 
     job.refresh_from_db()
-    assert job.status == ImageJob.Status.FAILED and job.error_kind == "expired" and "24 小时" in job.error_message
+    assert job.status == MediaJob.Status.FAILED and job.error_kind == "expired" and "24 小时" in job.error_message
     assert len(requests_to(upstream, CREATE)) == 1
 
 
@@ -153,19 +153,19 @@ def test_the_poll_deadline_keeps_the_task_and_a_retry_resumes_it(upstream, dashs
     run_worker(poll_deadline=0.3, poll_interval=0.05, poll_max_interval=0.05)
 
     job.refresh_from_db()
-    assert job.status == ImageJob.Status.FAILED and job.error_kind == "poll_timeout" and job.task_id == "t-1"
+    assert job.status == MediaJob.Status.FAILED and job.error_kind == "poll_timeout" and job.task_id == "t-1"
     polls = len(requests_to(upstream, "/bj/api/v1/tasks/"))
     assert 2 <= polls <= 8
 
     upstream._routes.clear()
     upstream.route("GET", "/bj/api/v1/tasks/t-1", succeeded(upstream))
     png_at(upstream)
-    resumed = image_job_retry(alice, job)
-    assert resumed.pk == job.pk and resumed.status == ImageJob.Status.GENERATING
+    resumed = media_job_retry(alice, job)
+    assert resumed.pk == job.pk and resumed.status == MediaJob.Status.GENERATING
     run_worker()
 
     job.refresh_from_db()
-    assert job.status == ImageJob.Status.DONE and job.submissions == 1
+    assert job.status == MediaJob.Status.DONE and job.submissions == 1
     assert len(requests_to(upstream, CREATE)) == 1  # the same task, never a new one
 
 
@@ -190,7 +190,7 @@ def test_an_invalid_key_at_create_is_not_retried(upstream, dashscope, alice, con
     run_worker()
 
     job.refresh_from_db()
-    assert job.status == ImageJob.Status.FAILED and job.error_kind == "auth"
+    assert job.status == MediaJob.Status.FAILED and job.error_kind == "auth"
     assert len(requests_to(upstream, CREATE)) == 1 and not requests_to(upstream, "/bj/api/v1/tasks/")
 
 
@@ -207,7 +207,7 @@ def test_a_rate_limited_create_is_retried_and_then_polled(upstream, dashscope, a
     run_worker()
 
     job.refresh_from_db()
-    assert job.status == ImageJob.Status.DONE
+    assert job.status == MediaJob.Status.DONE
     assert len(requests_to(upstream, CREATE)) == 2 and len(requests_to(upstream, "/bj/api/v1/tasks/")) == 1
 
 
@@ -233,7 +233,7 @@ def test_an_expired_result_link_is_not_regenerated(upstream, dashscope, alice, c
     run_worker()
 
     job.refresh_from_db()
-    assert job.status == ImageJob.Status.FAILED and job.error_kind == "result_expired"
+    assert job.status == MediaJob.Status.FAILED and job.error_kind == "result_expired"
     assert len(requests_to(upstream, CREATE)) == 1 and len(requests_to(upstream, "/oss/")) == 1
 
 
@@ -247,7 +247,7 @@ def test_a_result_host_outside_the_allowlist_is_refused(upstream, dashscope, ali
     run_worker()
 
     job.refresh_from_db()
-    assert job.status == ImageJob.Status.FAILED and job.error_kind == "refused_url"
+    assert job.status == MediaJob.Status.FAILED and job.error_kind == "refused_url"
     # The message says which setting would allow it.
     assert "localhost" in job.error_message and "IMAGE_DOWNLOAD_ALLOWED_HOSTS" in job.error_message
     assert not requests_to(upstream, "/oss/")
@@ -265,7 +265,7 @@ def test_a_site_keys_own_host_serves_its_pictures_without_extra_settings(upstrea
     run_worker()
 
     job.refresh_from_db()
-    assert job.status == ImageJob.Status.DONE and len(requests_to(upstream, "/oss/")) == 1
+    assert job.status == MediaJob.Status.DONE and len(requests_to(upstream, "/oss/")) == 1
 
 
 def test_a_users_own_key_gets_no_such_allowance(upstream, alice, conversation, run_worker, settings):
@@ -285,7 +285,7 @@ def test_a_users_own_key_gets_no_such_allowance(upstream, alice, conversation, r
     run_worker()
 
     job.refresh_from_db()
-    assert job.status == ImageJob.Status.FAILED and job.error_kind == "refused_url"
+    assert job.status == MediaJob.Status.FAILED and job.error_kind == "refused_url"
     assert not requests_to(upstream, "/oss/")
 
 
@@ -303,7 +303,7 @@ def test_an_allowlisted_result_domain_must_still_resolve_publicly(upstream, dash
     run_worker()
 
     job.refresh_from_db()
-    assert job.status == ImageJob.Status.FAILED and job.error_kind == "refused_url"
+    assert job.status == MediaJob.Status.FAILED and job.error_kind == "refused_url"
     assert not requests_to(upstream, "/oss/")
 
 
@@ -326,7 +326,7 @@ def test_transient_poll_errors_are_retried_on_the_same_task(upstream, dashscope,
     run_worker()
 
     job.refresh_from_db()
-    assert job.status == ImageJob.Status.DONE
+    assert job.status == MediaJob.Status.DONE
     assert len(requests_to(upstream, CREATE)) == 1 and len(requests_to(upstream, "/bj/api/v1/tasks/")) == 5
 
 

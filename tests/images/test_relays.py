@@ -12,8 +12,8 @@ from accounts.models import ApiCredential, CredentialStatus
 from chat.images.backends import BackendConfig, ImageError, ImageRequest, aspect_ratio
 from chat.images.openai_images import OpenAIImagesBackend
 from chat.images.openrouter import OpenRouterBackend
-from chat.images.services import request_image
-from chat.models import ImageJob
+from chat.media.services import request_image
+from chat.models import MediaJob
 from tests.fakes.dns import fake_dns  # noqa: F401  (fixture)
 from tests.fakes.imagetasks import PNG, png_bytes
 from tests.fakes.upstream import Reply, json_reply, sse_reply
@@ -168,7 +168,7 @@ def test_a_relay_job_runs_end_to_end(upstream, alice, conversation, run_worker):
     run_worker()
 
     job.refresh_from_db()
-    assert job.status == ImageJob.Status.DONE and job.submissions == 1 and job.image.name.endswith(".png")
+    assert job.status == MediaJob.Status.DONE and job.submissions == 1 and job.file.name.endswith(".png")
     sent = json.loads(upstream.requests[0].body)
     assert sent["prompt"].startswith(job.actual_prompt) and "画面中不要出现" in sent["prompt"]
 
@@ -198,5 +198,5 @@ def test_a_users_relay_that_rebinds_after_the_check_is_never_called(upstream, al
     run_worker()
 
     job.refresh_from_db()
-    assert job.status == ImageJob.Status.FAILED and "本机或内网" in job.error_message
+    assert job.status == MediaJob.Status.FAILED and "本机或内网" in job.error_message
     assert upstream.connections_accepted == 0

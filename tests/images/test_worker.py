@@ -8,9 +8,9 @@ import pytest
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from chat.images.services import request_image
-from chat.images.worker import ClaimLost, SubmitLimiter, Worker
-from chat.models import ImageJob
+from chat.media.services import request_image
+from chat.media.worker import ClaimLost, SubmitLimiter, Worker
+from chat.models import MediaJob
 from tests.images.conftest import fast_options
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +30,7 @@ def test_a_stale_claim_is_taken_over_and_the_old_worker_is_fenced_off(dashscope,
     dead = Worker(worker_id="dead", options=fast_options(stale=5))
     alive = Worker(worker_id="alive", options=fast_options(stale=5))
     claimed = dead.claim()
-    ImageJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=6))
+    MediaJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=6))
     assert alive.claim().pk == job.pk
     with pytest.raises(ClaimLost):
         dead._update(claimed, status="generating")
@@ -43,11 +43,11 @@ def test_the_crash_window_fails_the_job_instead_of_submitting_twice(upstream, da
     # A worker died after marking the job `submitting` and before saving a task id: the create call may
     # or may not have reached DashScope. At most once: no second submission, a clear message instead.
     job = request_image(alice, conversation, "李白月下独酌")
-    ImageJob.objects.filter(pk=job.pk).update(status="submitting", submissions=1, claimed_by="dead",
+    MediaJob.objects.filter(pk=job.pk).update(status="submitting", submissions=1, claimed_by="dead",
                                               heartbeat_at=timezone.now() - timedelta(minutes=5))
     run_worker()
     job.refresh_from_db()
-    assert job.status == ImageJob.Status.FAILED and job.error_kind == "interrupted" and "重复计费" in job.error_message
+    assert job.status == MediaJob.Status.FAILED and job.error_kind == "interrupted" and "重复计费" in job.error_message
     assert job.submissions == 1 and upstream.requests == []
 
 
@@ -56,11 +56,11 @@ def test_a_synchronous_call_cut_by_a_crash_is_not_repeated(upstream, alice, conv
 
     site_credential("openai_compatible", upstream.url + "/v1", model="nano-banana")
     job = request_image(alice, conversation, "李白月下独酌")
-    ImageJob.objects.filter(pk=job.pk).update(status="generating", submissions=1, claimed_by="dead",
+    MediaJob.objects.filter(pk=job.pk).update(status="generating", submissions=1, claimed_by="dead",
                                               heartbeat_at=timezone.now() - timedelta(minutes=5))
     run_worker()
     job.refresh_from_db()
-    assert job.status == ImageJob.Status.FAILED and job.error_kind == "interrupted" and upstream.requests == []
+    assert job.status == MediaJob.Status.FAILED and job.error_kind == "interrupted" and upstream.requests == []
 
 
 def test_a_generating_task_resumes_from_its_task_id(upstream, dashscope, alice, conversation, run_worker):
@@ -72,18 +72,18 @@ def test_a_generating_task_resumes_from_its_task_id(upstream, dashscope, alice, 
     job.refresh_from_db()
     task_id = job.task_id
     # … now pretend the worker died before downloading: the job is `generating`, claimed by a dead worker.
-    ImageJob.objects.filter(pk=job.pk).update(status="generating", image="", claimed_by="dead",
+    MediaJob.objects.filter(pk=job.pk).update(status="generating", file="", claimed_by="dead",
                                               heartbeat_at=timezone.now() - timedelta(minutes=5))
     run_worker()
     job.refresh_from_db()
-    assert job.status == ImageJob.Status.DONE and job.task_id == task_id and tasks.created == 1
+    assert job.status == MediaJob.Status.DONE and job.task_id == task_id and tasks.created == 1
     assert job.submissions == 1 and job.attempts == 2
 
 
 def test_the_submit_limiter_allows_two_a_second(monkeypatch):
     from types import SimpleNamespace
 
-    from chat.images import worker as worker_module
+    from chat.media import worker as worker_module
 
     # A clock of our own that only the limiter's waits move: the times it hands out are exact, so
     # "two at once, then one more a second later" is checked without the machine's speed in it.
@@ -113,9 +113,9 @@ def test_a_fresh_claim_is_never_taken_whatever_its_holder_id_says(dashscope, ali
     worker = Worker(options=fast_options(stale=3600))
     host = worker.id.split(":")[0]
     job = request_image(alice, conversation, "一")
-    ImageJob.objects.filter(pk=job.pk).update(status="generating", task_id="t", claimed_by=f"{host}:{gone.stdout.strip()}:abc",
+    MediaJob.objects.filter(pk=job.pk).update(status="generating", task_id="t", claimed_by=f"{host}:{gone.stdout.strip()}:abc",
                                               heartbeat_at=Now())
     assert worker.claim() is None  # same host, a pid that no longer exists: still a live lease
-    ImageJob.objects.filter(pk=job.pk).update(heartbeat_at=Now() - timedelta(hours=2))
+    MediaJob.objects.filter(pk=job.pk).update(heartbeat_at=Now() - timedelta(hours=2))
     assert worker.claim().pk == job.pk  # lapsed on the database's clock: taken over
 

@@ -1,4 +1,4 @@
-"""`manage.py imageworker` as a real process: SIGKILL mid-job and restart, SIGTERM, two workers, idle CPU.
+"""`manage.py mediaworker` as a real process: SIGKILL mid-job and restart, SIGTERM, two workers, idle CPU.
 
 Each test gets its own site (SQLite file, media directory) via tests.fakes.imageworld, and a
 DashScope task service on the scripted upstream that finishes each task after a fixed delay.
@@ -36,7 +36,7 @@ def final(jobs) -> bool:
 
 
 def stored(world: ImageWorld, job: dict) -> bytes:
-    return (Path(world.env["MEDIA_ROOT"]) / job["image"]).read_bytes()
+    return (Path(world.env["MEDIA_ROOT"]) / job["file"]).read_bytes()
 
 
 def test_sigkill_mid_job_resumes_from_the_task_id(world, upstream):
@@ -95,7 +95,7 @@ def test_two_workers_never_run_the_same_job(world, upstream):
     assert [j["id"] for j in jobs] == ids and {j["status"] for j in jobs} == {"done"}
     assert all(j["submissions"] == 1 and j["attempts"] == 1 for j in jobs)
     assert tasks.created == 12 and len({j["task_id"] for j in jobs}) == 12
-    assert len({j["image"] for j in jobs}) == 12
+    assert len({j["file"] for j in jobs}) == 12
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads CPU time from /proc")

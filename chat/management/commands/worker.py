@@ -1,4 +1,4 @@
-"""`manage.py worker`: the site's worker process — image jobs (chat/images/worker.py) and background
+"""`manage.py worker`: the site's worker process — image jobs (chat/media/worker.py) and background
 model jobs (chat/jobs/runner.py) — until SIGTERM or Ctrl-C (docs/jobs.md)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from chat.images.worker import Worker
 from chat.jobs.runner import JobRunner
+from chat.media.worker import Worker
 
 logger = logging.getLogger("chat.jobs.runner")
 
@@ -26,7 +26,7 @@ class Command(BaseCommand):
     def handle(self, *args, once=False, worker_id=None, **options):
         images = Worker(worker_id=worker_id)
         jobs = JobRunner(worker_id=worker_id or images.id)
-        image_thread = threading.Thread(target=images.run, kwargs={"once": once}, name="imageworker", daemon=True)
+        image_thread = threading.Thread(target=images.run, kwargs={"once": once}, name="mediaworker", daemon=True)
 
         def stop(signum, frame):
             logger.info("worker %s: %s received, handing unfinished jobs back", jobs.id, signal.Signals(signum).name)

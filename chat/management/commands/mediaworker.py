@@ -1,4 +1,4 @@
-"""`manage.py imageworker`: run image jobs until SIGTERM or Ctrl-C (see chat/images/worker.py)."""
+"""`manage.py mediaworker`: run image jobs until SIGTERM or Ctrl-C (see chat/media/worker.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import signal
 
 from django.core.management.base import BaseCommand
 
-from chat.images.worker import Worker, WorkerOptions
+from chat.media.worker import Worker, WorkerOptions
 
-logger = logging.getLogger("chat.images.worker")
+logger = logging.getLogger("chat.media.worker")
 
 
 class Command(BaseCommand):

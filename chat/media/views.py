@@ -1,0 +1,170 @@
+"""Media pages and partials. Every lookup goes through the owner's conversation, then the owner's
+jobs in it: another user's id is a 404, and files are served only through `media_file`."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.services import credential_resolve
+from chat import selectors
+from chat.media import services
+from chat.media.engines import offers_of
+from chat.media.files import MIMES
+from chat.models import MediaJob, Message
+
+JOB = "chat/media/_job.html"
+VIDEO_FORM = "chat/media/_video_form.html"
+PANEL_SIZE = 6
+
+
+@login_required
+@require_GET
+def gallery(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = selectors.get_conversation_for_user(request.user, pk)
+    jobs = services.conversation_media(request.user, conversation)
+    return render(request, "chat/media/gallery.html", {"conversation": conversation, "jobs": jobs,
+                                                       "media_offers": offers_of(credential_resolve(request.user))})  # fmt: skip
+
+
+@login_required
+@require_GET
+def panel(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = selectors.get_conversation_for_user(request.user, pk)
+    jobs = services.conversation_media(request.user, conversation, limit=PANEL_SIZE)
+    # The chat page has a socket that pushes job changes: its jobs poll only as a fallback.
+    return render(request, "chat/media/_panel.html", {"conversation": conversation, "jobs": jobs, "live": True})
+
+
+def _job_response(request: HttpRequest, conversation, make_job) -> HttpResponse:
+    """Create or retry a job; the job's partial for htmx, the gallery otherwise."""
+    try:
+        job = make_job()
+    except services.ImageRequestRejected as exc:
+        if not request.htmx:
+            messages.error(request, str(exc))
+            return redirect("chat:media_gallery", conversation.pk)
+        # 200, as elsewhere on the page: htmx 2 does not swap 4xx answers, and the message must show.
+        return render(request, "chat/media/_rejected.html", {"error": str(exc)})
+    if not request.htmx:
+        return redirect("chat:media_gallery", conversation.pk)
+    return render(request, JOB, {"job": job, "live": _live(request)})
+
+
+def _live(request: HttpRequest) -> bool:
+    # Asked from the chat page, whose socket pushes job changes (the gallery has none).
+    return "/media/" not in (request.htmx.current_url or "") if request.htmx else False
+
+
+@login_required
+@require_POST
+def create(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = selectors.get_conversation_for_user(request.user, pk)
+    engine = request.POST.get("engine", "")
+    return _job_response(request, conversation, lambda: services.request_image(
+        request.user, conversation, request.POST.get("prompt", ""), engine=engine))
+
+
+@login_required
+@require_POST
+def edit(request: HttpRequest, pk: int, job_id: int) -> HttpResponse:
+    conversation = selectors.get_conversation_for_user(request.user, pk)
+    picture = services.get_media_job_for_user(request.user, conversation, job_id)
+    return _job_response(request, conversation,
+                         lambda: services.request_edit(request.user, picture, request.POST.get("prompt", "")))
+
+
+@login_required
+@require_POST
+def midjourney_action(request: HttpRequest, pk: int, job_id: int) -> HttpResponse:
+    conversation = selectors.get_conversation_for_user(request.user, pk)
+    grid = services.get_media_job_for_user(request.user, conversation, job_id)
+    return _job_response(request, conversation, lambda: services.request_midjourney_action(
+        request.user, grid, request.POST.get("custom_id", "")))
+
+
+@login_required
+@require_POST
+def music(request: HttpRequest, pk: int, message_id: int) -> HttpResponse:
+    conversation = selectors.get_conversation_for_user(request.user, pk)
+    message = Message.objects.filter(conversation=conversation, pk=message_id).first()
+    if message is None:
+        raise Http404
+    return _job_response(request, conversation, lambda: services.request_music(
+        request.user, conversation, message, tags=request.POST.get("tags", ""), title=request.POST.get("title", "")))
+
+
+def _video_sources(request: HttpRequest, conversation) -> tuple[MediaJob | None, Message | None]:
+    data = request.POST if request.method == "POST" else request.GET
+    job_id, message_id = data.get("job", ""), data.get("message", "")
+    picture = services.get_media_job_for_user(request.user, conversation, int(job_id)) if job_id.isdigit() else None
+    message = None
+    if message_id.isdigit():
+        message = Message.objects.filter(conversation=conversation, pk=int(message_id)).first()
+        if message is None:
+            raise Http404
+    return picture, message
+
+
+@login_required
+@require_GET
+def video_form(request: HttpRequest, pk: int) -> HttpResponse:
+    """The clip's settings and what it will cost: nothing is submitted from here."""
+    conversation = selectors.get_conversation_for_user(request.user, pk)
+    picture, message = _video_sources(request, conversation)
+    params = services.video_params(request.GET.get("duration"), request.GET.get("resolution"),
+                                   request.GET.get("aspect_ratio"))  # fmt: skip
+    prompt = request.GET.get("prompt")
+    if prompt is None:
+        prompt = (picture.prompt if picture else services.lyrics_of(message.content) if message else "")[:200]
+    return render(request, VIDEO_FORM, {
+        "conversation": conversation, "picture": picture, "message": message, "params": params, "prompt": prompt,
+        "estimate": services.video_estimate(params), "durations": services.settings.VIDEO_DURATIONS,
+        "resolutions": services.VIDEO_RESOLUTIONS, "ratios": services.VIDEO_RATIOS,
+    })
+
+
+@login_required
+@require_POST
+def video(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = selectors.get_conversation_for_user(request.user, pk)
+    picture, message = _video_sources(request, conversation)
+    params = services.video_params(request.POST.get("duration"), request.POST.get("resolution"),
+                                   request.POST.get("aspect_ratio"))  # fmt: skip
+    return _job_response(request, conversation, lambda: services.request_video(
+        request.user, conversation, request.POST.get("prompt", ""), params=params, source_job=picture,
+        source_message=message, confirmed=request.POST.get("confirmed") == "1"))
+
+
+@login_required
+@require_GET
+def status(request: HttpRequest, pk: int, job_id: int) -> HttpResponse:
+    conversation = selectors.get_conversation_for_user(request.user, pk)
+    job = services.get_media_job_for_user(request.user, conversation, job_id)
+    return render(request, JOB, {"job": job, "live": request.GET.get("live") == "1"})
+
+
+@login_required
+@require_POST
+def retry(request: HttpRequest, pk: int, job_id: int) -> HttpResponse:
+    conversation = selectors.get_conversation_for_user(request.user, pk)
+    job = services.get_media_job_for_user(request.user, conversation, job_id)
+    confirmed = request.POST.get("confirmed") == "1"
+    return _job_response(request, conversation, lambda: services.media_job_retry(request.user, job, confirmed=confirmed))
+
+
+@login_required
+@require_GET
+def media_file(request: HttpRequest, pk: int, job_id: int) -> FileResponse:
+    conversation = selectors.get_conversation_for_user(request.user, pk)
+    job = services.get_media_job_for_user(request.user, conversation, job_id)
+    if job.status != MediaJob.Status.DONE or not job.file:
+        raise Http404
+    mime = job.mime or MIMES.get(job.file.name.rsplit(".", 1)[-1], "image/png")
+    response = FileResponse(job.file.open("rb"), content_type=mime)
+    response["Cache-Control"] = "private, max-age=86400"  # never in a shared cache: the file is the owner's
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
