@@ -9,7 +9,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from guyue.lib import redisconf
+from guyue.lib import redisconf, storageconf
 from guyue.lib.env import env_bool, env_float, env_int, env_list, env_str, load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -122,8 +122,10 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 # With one machine and no proxy the site serves media itself; behind nginx, turn this off.
 SERVE_MEDIA = env_bool("SERVE_MEDIA", True)
+# Generated images, video, audio and uploads: the local disk, or an S3-compatible bucket when
+# MEDIA_S3_BUCKET is set (docs/storage.md). Read through env_str so the keys can come from NAME_FILE.
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": storageconf.default_storage({name: env_str(name) for name in storageconf.VARIABLES}),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
