@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.utils.functional import empty
 from django.views.static import serve
 
 PORTRAITS = "portraits"
@@ -30,6 +33,8 @@ def portrait_path(media_root: Path, path: str) -> Path | None:
 
 
 def portrait(request: HttpRequest, path: str) -> HttpResponse:
+    if not isinstance(default_storage._wrapped if default_storage._wrapped is not empty else _setup(), FileSystemStorage):
+        return _stored_portrait(path)
     # MEDIA_ROOT is read per request, not frozen into the URLconf, so tests can point it elsewhere.
     media_root = Path(settings.MEDIA_ROOT)
     target = portrait_path(media_root, path)
@@ -37,3 +42,22 @@ def portrait(request: HttpRequest, path: str) -> HttpResponse:
         raise Http404
     root = (media_root / PORTRAITS).resolve()
     return serve(request, target.relative_to(root).as_posix(), document_root=str(root))
+
+
+def _setup():
+    default_storage._setup()
+    return default_storage._wrapped
+
+
+def _stored_portrait(path: str) -> HttpResponse:
+    """A shared store (docs/storage.md): the same refusals, then the object read through the storage API."""
+    if not path or "\\" in path or "\x00" in path or any(part in ("", ".", "..") for part in path.split("/")):
+        raise Http404
+    name = f"{PORTRAITS}/{path}"
+    if not default_storage.exists(name):
+        raise Http404
+    response = FileResponse(default_storage.open(name, "rb"), content_type=mimetypes.guess_type(path)[0]
+                            or "application/octet-stream")  # fmt: skip
+    response["Cache-Control"] = "public, max-age=86400"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.conf import settings
 from django.db import models
 
 
@@ -118,6 +119,12 @@ class Persona(models.Model):
     @admin.display(description="生卒")
     def lifespan(self) -> str:
         return f"{format_year(self.birth_year)}—{format_year(self.death_year)}"
+
+    @property
+    def portrait_src(self) -> str:
+        # The site's own public route (guyue/media.py), local disk or shared store alike: never a
+        # store's signed URL, which the page's CSP would block and which expires.
+        return f"{settings.MEDIA_URL}{self.portrait.name}" if self.portrait else ""
 
     @property
     def seal_char(self) -> str:

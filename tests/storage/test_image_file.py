@@ -10,7 +10,7 @@ from django.core.files.base import ContentFile
 from django.urls import reverse
 from django.utils import timezone
 
-from chat.models import ImageJob
+from chat.models import MediaJob
 from chat.services import conversation_start
 from guyue.lib.storageconf import default_storage
 from tests.fakes.imagetasks import PNG
@@ -22,7 +22,7 @@ PREFIX = "e2e"
 
 
 class StoredJob(NamedTuple):
-    job: ImageJob
+    job: MediaJob
     name: str  # the file's name in the database (the object's key is PREFIX/name)
     url: str  # the owner-checked file view
 
@@ -30,13 +30,12 @@ class StoredJob(NamedTuple):
 def finished_job(owner, conversation, data: bytes) -> StoredJob:
     """A finished job whose file went through the default storage.
 
-    The only code here that names the job model, its file field and the view's URL (ImageJob is
-    becoming MediaJob, `image` becoming `file`): adapt this function alone when they change.
+    The only code here that names the job model, its file field and the view's URL.
     """
-    job = ImageJob.objects.create(owner=owner, conversation=conversation, prompt="李白月下独酌", status="done",
-                                  finished_at=timezone.now())  # fmt: skip
-    job.image.save(f"{job.pk}-s3.png", ContentFile(data))
-    return StoredJob(job, job.image.name, reverse("chat:image_file", args=[conversation.pk, job.pk]))
+    job = MediaJob.objects.create(owner=owner, conversation=conversation, prompt="李白月下独酌", status="done",
+                                  mime="image/png", finished_at=timezone.now())  # fmt: skip
+    job.file.save(f"{job.pk}-s3.png", ContentFile(data))
+    return StoredJob(job, job.file.name, reverse("chat:media_file", args=[conversation.pk, job.pk]))
 
 
 @pytest.fixture
@@ -81,3 +80,17 @@ def test_deleting_the_job_deletes_its_object(s3_default, alice, conversation, dj
     with django_capture_on_commit_callbacks(execute=True):
         stored.job.delete()
     assert _head(s3_default, key) is None
+
+
+def test_a_portrait_in_the_bucket_is_served_by_the_sites_public_route(s3_default, client):
+    from django.core.files.storage import default_storage as storage
+
+    persona = make_persona("dufu", "杜甫")
+    persona.portrait.save("dufu.png", ContentFile(PNG))
+    assert persona.portrait_src == "/media/" + persona.portrait.name  # the site's route, not a bucket URL
+    response = client.get(persona.portrait_src)
+    assert response.status_code == 200 and b"".join(response.streaming_content) == PNG
+    assert response["Content-Type"] == "image/png"
+    assert storage.exists(persona.portrait.name)
+    for sneaky in ("/media/portraits/../images/x.png", "/media/portraits/%2e%2e/images/x.png", "/media/portraits/nope.png"):
+        assert client.get(sneaky).status_code == 404, sneaky
