@@ -543,3 +543,22 @@ class ShareLink(models.Model):
 
     def __str__(self) -> str:
         return f"分享 #{self.conversation_id}→{self.leaf_id}"
+
+
+class SubmitSlot(models.Model):
+    """Task submissions to one provider account in one second of the database's clock, for the shared
+    submit limit without Redis (chat/media/limits.py). `account` is a hash, never the key."""
+
+    account = models.CharField(max_length=32)
+    second = models.BigIntegerField()  # Unix time of the window's start
+    count = models.PositiveIntegerField(default=0)  # attempts, granted or not
+
+    class Meta:
+        verbose_name = "提交计数"
+        verbose_name_plural = "提交计数"
+        constraints = [
+            models.UniqueConstraint(fields=["account", "second"], name="one_submit_slot_per_account_second"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} @ {self.second}: {self.count}"
