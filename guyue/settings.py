@@ -219,7 +219,8 @@ IMAGE_POLL_INTERVAL = env_float("IMAGE_POLL_INTERVAL", 2.0)  # first wait betwee
 IMAGE_POLL_MAX_INTERVAL = env_float("IMAGE_POLL_MAX_INTERVAL", 10.0)  # the backoff stops growing here
 IMAGE_POLL_DEADLINE = env_int("IMAGE_POLL_DEADLINE", 180)  # seconds of polling before a job times out
 IMAGE_REQUEST_TIMEOUT = env_int("IMAGE_REQUEST_TIMEOUT", 180)  # synchronous image calls take 10-60 s or more
-IMAGE_SUBMITS_PER_SECOND = env_int("IMAGE_SUBMITS_PER_SECOND", 2)  # DashScope allows 2 task submissions a second
+# Task submissions a second per provider account, shared by all workers (docs/submit-limits.md); DashScope allows 2.
+IMAGE_SUBMITS_PER_SECOND = env_int("IMAGE_SUBMITS_PER_SECOND", 2)
 IMAGE_WORKER_CONCURRENCY = env_int("IMAGE_WORKER_CONCURRENCY", 2)  # jobs one worker process runs at once
 IMAGE_WORKER_IDLE_SECONDS = env_float("IMAGE_WORKER_IDLE_SECONDS", 1.0)  # longest idle sleep between queue checks
 IMAGE_WORKER_STALE_SECONDS = env_int("IMAGE_WORKER_STALE_SECONDS", 30)  # a claim without heartbeat this long is taken over

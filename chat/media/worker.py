@@ -27,7 +27,6 @@ import secrets
 import socket
 import threading
 import time
-from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -48,6 +47,7 @@ from chat.images.checks import compose_prompt
 from chat.media.checks import check_media
 from chat.media.engines import Engine, engine_for, offered
 from chat.media.files import EXTENSIONS
+from chat.media.limits import account_key, shared_submit_limit
 from chat.models import MediaJob, media_upload_to
 from chat.notify import conversation_group
 from chat.providers.errors import ProviderError
@@ -77,28 +77,6 @@ class WorkerOptions:
     submits_per_second: int = field(default_factory=lambda: settings.IMAGE_SUBMITS_PER_SECOND)
 
 
-class SubmitLimiter:
-    """At most `rate` task submissions in any one-second window (DashScope: 2 per second)."""
-
-    def __init__(self, rate: int, stop: threading.Event) -> None:
-        self.rate, self.stop = max(rate, 1), stop
-        self.sent: deque[float] = deque()
-        self.lock = threading.Lock()
-
-    def acquire(self) -> None:
-        while True:
-            with self.lock:
-                now = time.monotonic()
-                while self.sent and now - self.sent[0] >= 1.0:
-                    self.sent.popleft()
-                if len(self.sent) < self.rate:
-                    self.sent.append(now)
-                    return
-                wait = 1.0 - (now - self.sent[0])
-            if self.stop.wait(wait):
-                raise Stopping
-
-
 class Worker:
     def __init__(self, *, worker_id: str | None = None, options: WorkerOptions | None = None) -> None:
         # host:pid:random, for the logs only: liveness is the heartbeat on the database's clock, never a
@@ -107,7 +85,8 @@ class Worker:
         self.options = options or WorkerOptions()
         self.stop = threading.Event()
         self.wake = threading.Event()
-        self.limiter = SubmitLimiter(self.options.submits_per_second, self.stop)
+        # One budget per provider account for all workers on all hosts (docs/submit-limits.md).
+        self.limit = shared_submit_limit()
         self.processed = 0
 
     def request_stop(self) -> None:
@@ -250,7 +229,7 @@ class Worker:
         if not job.task_id:
             if job.status != Status.QUEUED:
                 raise ImageError("interrupted", detail="worker died between submitting and saving the task id")
-            self.limiter.acquire()
+            self._acquire_submit(job)
             self._update(job, status=Status.SUBMITTING, submitted_at=timezone.now(), submissions=F("submissions") + 1)
             task_id = backend.submit(request)
             # Nothing between the answer and this write: it is what makes a crash resumable.
@@ -262,6 +241,11 @@ class Worker:
             sleep=self._sleep, on_state=lambda state: self._progress(job, state),
         )  # fmt: skip
         return backend.fetch(state)
+
+    def _acquire_submit(self, job: MediaJob) -> None:
+        credential = job.credential
+        account = account_key(credential.kind, credential.effective_base_url(), credential.api_key)
+        self.limit.acquire(account, self.options.submits_per_second, self.stop, stopping=Stopping)
 
     def _deadline(self, engine: Engine) -> float:
         # WorkerOptions.poll_deadline (tests, the benchmark) caps every kind's own deadline.

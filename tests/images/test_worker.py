@@ -9,7 +9,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from chat.media.services import request_image
-from chat.media.worker import ClaimLost, SubmitLimiter, Worker
+from chat.media.worker import ClaimLost, Worker
 from chat.models import MediaJob
 from tests.images.conftest import fast_options
 
@@ -80,28 +80,25 @@ def test_a_generating_task_resumes_from_its_task_id(upstream, dashscope, alice, 
     assert job.submissions == 1 and job.attempts == 2
 
 
-def test_the_submit_limiter_allows_two_a_second(monkeypatch):
-    from types import SimpleNamespace
-
+def test_each_submission_draws_on_the_accounts_shared_limit(dashscope, alice, conversation, upstream, run_worker,
+                                                            monkeypatch):
     from chat.media import worker as worker_module
+    from chat.media.limits import account_key
+    from tests.fakes.imagetasks import DashScopeTasks
 
-    # A clock of our own that only the limiter's waits move: the times it hands out are exact, so
-    # "two at once, then one more a second later" is checked without the machine's speed in it.
-    class Clock:
-        now = 100.0
+    DashScopeTasks(upstream, delay=0)
+    drawn = []
 
-        def wait(self, seconds: float) -> bool:  # stands in for stop.wait(): never stopped
-            self.now += seconds
-            return False
+    class Recorder:
+        def acquire(self, account, rate, stop, *, stopping):
+            drawn.append((account, rate, stopping))
+            return 0
 
-    clock = Clock()
-    monkeypatch.setattr(worker_module, "time", SimpleNamespace(monotonic=lambda: clock.now))
-    limiter = SubmitLimiter(2, clock)
-    stamps = []
-    for _ in range(5):
-        limiter.acquire()
-        stamps.append(clock.now - 100.0)
-    assert stamps == [0.0, 0.0, 1.0, 1.0, 2.0]
+    monkeypatch.setattr(worker_module, "shared_submit_limit", Recorder)
+    request_image(alice, conversation, "李白月下独酌")
+    run_worker(submits_per_second=2)
+    key = account_key(dashscope.kind, dashscope.effective_base_url(), dashscope.api_key)
+    assert drawn == [(key, 2, worker_module.Stopping)] and dashscope.api_key not in key
 
 
 def test_a_fresh_claim_is_never_taken_whatever_its_holder_id_says(dashscope, alice, conversation):

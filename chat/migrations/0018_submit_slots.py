@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0016_salon_seats'),
+        ('chat', '0017_media_jobs'),
     ]
 
     operations = [
