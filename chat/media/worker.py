@@ -58,6 +58,9 @@ logger = logging.getLogger(__name__)
 Status = MediaJob.Status
 
 
+WAITED = {"image_edit": "改图", "video": "视频生成", "music": "谱曲", "midjourney": "Midjourney 作画"}
+
+
 class Stopping(Exception):
     """The worker is stopping: the job is released where it stands."""
 
@@ -215,7 +218,10 @@ class Worker:
             return self._finish(job, Status.FAILED, "bad_request", str(exc))
         except ProviderError as error:
             logger.warning("media job %s failed: %s", job.pk, error)
-            return self._finish(job, Status.FAILED, getattr(error, "reason", error.kind), error.message)
+            message = error.message
+            if error.kind == "poll_timeout" and job.kind != MediaJob.Kind.IMAGE:
+                message = f"{WAITED[job.kind]}超时，可以继续等待或重新生成（任务仍在服务端，继续等待不会重复计费）。"
+            return self._finish(job, Status.FAILED, getattr(error, "reason", error.kind), message)
         self._store(job, result)
 
     def _generate(self, job: MediaJob, engine: Engine) -> Any:
