@@ -154,7 +154,7 @@ class Worker:
 
     def claim(self) -> MediaJob | None:
         # A claim lapses when its heartbeat is older than the stale time on the database's clock, so
-        # workers on several hosts agree whatever their own clocks say (docs/images.md, Claiming).
+        # workers on several hosts agree whatever their own clocks say (docs/media.md, Claiming).
         lapsed = ExpressionWrapper(Now() - timedelta(seconds=self.options.stale), output_field=DateTimeField())
         claimable = Q(status__in=MediaJob.ACTIVE) & (
             Q(claimed_by="") | Q(heartbeat_at__lt=lapsed) | Q(heartbeat_at=None)

@@ -55,7 +55,7 @@ def test_an_image_appears_without_a_reload(app, upstream, page, shot, tmp_path):
     assert page.input_value("#image-panel input[name=prompt]") == ""
     page.wait_for_function("() => document.querySelector('#image-jobs img')?.naturalWidth > 0")
     assert "AI 想象图，非史料" in page.inner_text("#image-jobs")
-    # How soon the page follows ("within two seconds", docs/images.md) is not timed here: the status
+    # How soon the page follows ("within two seconds", docs/media.md) is not timed here: the status
     # partial's 1 s polling is checked in tests/images/test_views.py; this checks that it follows.
     with sqlite3.connect(tmp_path / "db.sqlite3") as db:
         finished_at, submissions = db.execute("SELECT finished_at, submissions FROM chat_mediajob").fetchone()
