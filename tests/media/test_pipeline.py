@@ -359,3 +359,34 @@ def test_music_and_clip_buttons_sit_on_the_figures_poem(alice_client, conversati
 
 def test_lyrics_are_the_replys_lines_without_markup():
     assert services.lyrics_of("**床前明月光**[1]\n\n> 疑是地上霜。\n`举头`望明月") == "床前明月光\n疑是地上霜。\n举头望明月"
+
+
+def test_a_clip_that_never_finishes_times_out_and_resumes_the_same_task(alice, conversation, relay, upstream,
+                                                                        run_worker):
+    upstream.route("POST", TASKS_PATH, json_reply(200, {"id": "cgt-9"}))
+    upstream.route("GET", f"{TASKS_PATH}/cgt-9", json_reply(200, {"id": "cgt-9", "status": "running"}), repeat=True)
+    job = services.request_video(alice, conversation, "李白泛舟", params=services.video_params(5, "", ""),
+                                 confirmed=True)
+    run_worker(poll_deadline=0.2)
+    job.refresh_from_db()
+    assert (job.status, job.error_kind, job.task_id) == ("failed", "poll_timeout", "cgt-9")
+    assert "视频生成超时" in job.error_message and "不会重复计费" in job.error_message
+    resumed = services.media_job_retry(alice, job)  # 继续等待: no confirmation, no new task
+    assert (resumed.pk, resumed.status, resumed.task_id) == (job.pk, "generating", "cgt-9")
+    assert len([r for r in upstream.requests if r.method == "POST"]) == 1
+
+
+def test_a_failed_clip_is_made_again_only_when_confirmed_again(alice, conversation, relay, upstream, run_worker):
+    upstream.route("POST", TASKS_PATH, json_reply(200, {"id": "cgt-8"}))
+    upstream.route("GET", f"{TASKS_PATH}/cgt-8", json_reply(200, {"id": "cgt-8", "status": "failed",
+                                                                  "error": {"code": "x", "message": "生成失败"}}))
+    job = services.request_video(alice, conversation, "李白泛舟", params=services.video_params(10, "1080p", "9:16"),
+                                 confirmed=True)
+    run_worker()
+    job.refresh_from_db()
+    assert job.status == "failed"
+    with pytest.raises(services.ImageRequestRejected):
+        services.media_job_retry(alice, job)
+    again = services.media_job_retry(alice, job, confirmed=True)
+    assert again.pk != job.pk and again.kind == "video" and again.params["duration"] == 10
+    assert again.params["aspect_ratio"] == "9:16" and again.status == "queued"
