@@ -14,6 +14,7 @@ from chat import selectors
 from chat.media import services
 from chat.media.engines import offers_of
 from chat.media.files import MIMES
+from chat.media.ranges import ranged
 from chat.models import MediaJob, Message
 
 JOB = "chat/media/_job.html"
@@ -158,13 +159,16 @@ def retry(request: HttpRequest, pk: int, job_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def media_file(request: HttpRequest, pk: int, job_id: int) -> FileResponse:
+def media_file(request: HttpRequest, pk: int, job_id: int) -> HttpResponse:
     conversation = selectors.get_conversation_for_user(request.user, pk)
     job = services.get_media_job_for_user(request.user, conversation, job_id)
     if job.status != MediaJob.Status.DONE or not job.file:
         raise Http404
     mime = job.mime or MIMES.get(job.file.name.rsplit(".", 1)[-1], "image/png")
-    response = FileResponse(job.file.open("rb"), content_type=mime)
+    handle = job.file.open("rb")
+    # A clip or a song is sought through by byte ranges (<video>, <audio>); a picture is sent whole.
+    response = ranged(request, handle, job.file.size, mime) or FileResponse(handle, content_type=mime)
+    response["Accept-Ranges"] = "bytes"
     response["Cache-Control"] = "private, max-age=86400"  # never in a shared cache: the file is the owner's
     response["X-Content-Type-Options"] = "nosniff"
     return response

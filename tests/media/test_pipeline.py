@@ -390,3 +390,21 @@ def test_a_failed_clip_is_made_again_only_when_confirmed_again(alice, conversati
     again = services.media_job_retry(alice, job, confirmed=True)
     assert again.pk != job.pk and again.kind == "video" and again.params["duration"] == 10
     assert again.params["aspect_ratio"] == "9:16" and again.status == "queued"
+
+
+def test_a_clip_is_served_by_byte_ranges_for_seeking(alice_client, alice, conversation, relay):
+    job = MediaJob.objects.create(owner=alice, conversation=conversation, kind="video", prompt="泛舟", status="done",
+                                  mime="video/mp4", credential=relay)  # fmt: skip
+    job.file.save(f"{job.pk}-v.mp4", ContentFile(MP4))
+    url = reverse("chat:media_file", args=[conversation.pk, job.pk])
+    part = alice_client.get(url, headers={"Range": "bytes=4-11"})
+    assert part.status_code == 206 and b"".join(part.streaming_content) == MP4[4:12]
+    assert part["Content-Range"] == f"bytes 4-11/{len(MP4)}" and part["Content-Type"] == "video/mp4"
+    tail = alice_client.get(url, headers={"Range": "bytes=-10"})
+    assert b"".join(tail.streaming_content) == MP4[-10:]
+    rest = alice_client.get(url, headers={"Range": "bytes=100-"})
+    assert b"".join(rest.streaming_content) == MP4[100:]
+    beyond = alice_client.get(url, headers={"Range": f"bytes={len(MP4)}-"})
+    assert beyond.status_code == 416 and beyond["Content-Range"] == f"bytes */{len(MP4)}"
+    whole = alice_client.get(url)
+    assert whole.status_code == 200 and whole["Accept-Ranges"] == "bytes" and b"".join(whole.streaming_content) == MP4
