@@ -115,7 +115,7 @@ def test_a_reply_still_being_written_elsewhere_is_followed_not_interrupted(alice
     assert f'hx-get="/chat/{conversation.pk}/messages/{reply.pk}/"' in page and "续写" not in page
     Message.objects.filter(pk=reply.pk).update(content="床前明月光。", status="complete")
     bubble = alice_client.get(f"/chat/{conversation.pk}/messages/{reply.pk}/").content.decode()
-    assert "床前明月光。" in bubble and "hx-trigger" not in bubble  # finished: the polling stops
+    assert "床前明月光。" in bubble and "every 2s" not in bubble  # finished: the polling stops
 
 
 def test_the_bubble_of_another_users_message_is_a_404(alice, bob_client, conversation):

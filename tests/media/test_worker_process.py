@@ -10,7 +10,6 @@ from __future__ import annotations
 import signal
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -18,12 +17,9 @@ from tests.fakes.imagetasks import PNG, DashScopeTasks
 from tests.fakes.imageworld import RELAY_KEY, ImageWorld
 from tests.fakes.mediatasks import MediaTasks
 
-HANG_GUARD = 60  # seconds; only bounds a hang
-
-# As in tests/images/test_worker_process.py: the stale time stays long, so on a loaded machine a late
-# heartbeat never looks like a dead worker; only the SIGKILL test shortens it, for its second worker.
-FAST = {"IMAGE_POLL_INTERVAL": "0.2", "IMAGE_POLL_MAX_INTERVAL": "0.2", "IMAGE_WORKER_STALE_SECONDS": "30",
-        "IMAGE_WORKER_IDLE_SECONDS": "0.2"}
+# The images' process tests' world, timings and checks (the stale time stays long there, so on a loaded
+# machine a late heartbeat never looks like a dead worker; only the SIGKILL test shortens it).
+from tests.images.test_worker_process import FAST, HANG_GUARD, final, stored, world  # noqa: F401  (fixture)
 
 # world kind → (the fake service's attribute on MediaTasks, the job's backend, the mime stored, the
 # progress the service reports while the task runs: None where the service documents none).
@@ -33,21 +29,6 @@ KINDS = {
     "music": ("suno", "suno", "audio/mpeg", 40),
     "midjourney": ("midjourney", "midjourney", "image/png", 50),
 }
-
-
-@pytest.fixture
-def world(tmp_path, upstream):
-    world = ImageWorld(tmp_path, upstream.url, **FAST)
-    yield world
-    world.stop_all()
-
-
-def final(jobs) -> bool:
-    return all(j["status"] in ("done", "failed", "blocked") for j in jobs)
-
-
-def stored(world: ImageWorld, job: dict) -> bytes:
-    return (Path(world.env["MEDIA_ROOT"]) / job["file"]).read_bytes()
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
