@@ -408,3 +408,18 @@ def test_a_clip_is_served_by_byte_ranges_for_seeking(alice_client, alice, conver
     assert beyond.status_code == 416 and beyond["Content-Range"] == f"bytes */{len(MP4)}"
     whole = alice_client.get(url)
     assert whole.status_code == 200 and whole["Accept-Ranges"] == "bytes" and b"".join(whole.streaming_content) == MP4
+
+
+def test_a_gemini_edit_model_edits_through_generate_content_at_the_relay_root(alice, conversation, picture, relay,
+                                                                             upstream, run_worker):
+    ApiCredential.objects.filter(pk=relay.pk).update(edit_model="gemini-2.5-flash-image")
+    answer = {"candidates": [{"content": {"parts": [{"inlineData": {"mimeType": "image/png",
+                                                                    "data": base64.b64encode(EDITED).decode()}}]}}]}
+    upstream.route("POST", "/v1beta/models/gemini-2.5-flash-image:generateContent", json_reply(200, answer))
+    job = services.request_edit(alice, picture, "给画中人添一把油纸伞")
+    run_worker()
+    job.refresh_from_db()
+    assert (job.status, job.backend) == ("done", "gemini") and job.file.read() == EDITED
+    [sent] = [r for r in upstream.requests if r.path.endswith(":generateContent")]
+    parts = sent.json()["contents"][0]["parts"]
+    assert base64.b64decode(parts[0]["inlineData"]["data"]) == PNG and "油纸伞" in parts[-1]["text"]
