@@ -20,7 +20,9 @@ pytestmark = pytest.mark.django_db
 ALLOWED = re.compile(r"(DashScope|OpenRouter|OpenAI|SillyTavern|Character Card|JSON|Markdown|PNG|SVG|URL|API|ID"
                      r"|LDAP|Control|Command|START|user|char|admin|qwen|wan|Django|token|Anthropic Messages|Gemini generateContent"
                      # OpenAI's speech voices: identifiers the provider takes, not prose
-                     r"|alloy|ash|coral|echo|fable|nova|onyx|sage|shimmer|verse)", re.I)
+                     r"|alloy|ash|coral|echo|fable|nova|onyx|sage|shimmer|verse"
+                     # media services and the model names their help texts give as examples
+                     r"|Midjourney|Suno|nano|banana|chirp|doubao|seedance|kling|niji|platform|mj\b)", re.I)
 
 
 def english_on(page: str, slugs: set[str]) -> set[str]:

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 
 import redis
 from django.conf import settings
-from django.db import connection
+from django.db import OperationalError, connection
 
 from chat.models import SubmitSlot
 from guyue.lib import redisconf
 
 # A wake-up just past the window's start, so a sleep that ends early by a hair does not spin.
 WAKE_MARGIN = 0.002
+LOCKED_RETRIES = 5
 KEEP_SECONDS = 60  # database rows older than this are deleted when a window opens
 
 
@@ -108,9 +110,18 @@ class DatabaseSubmitLimit(SharedSubmitLimit):
     """The same windows in the `SubmitSlot` table, for a site without Redis."""
 
     def _count(self, account: str) -> tuple[int, int, float]:
-        with connection.cursor() as cursor:
-            cursor.execute(_upsert_sql(SubmitSlot._meta.db_table), [account])
-            second, count, elapsed = cursor.fetchone()
+        for attempt in range(LOCKED_RETRIES):
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(_upsert_sql(SubmitSlot._meta.db_table), [account])
+                    second, count, elapsed = cursor.fetchone()
+                break
+            except OperationalError as exc:
+                # SQLite under load: another worker held the file past the busy timeout. The statement
+                # did not run, so trying again counts the attempt once.
+                if "locked" not in str(exc) or attempt == LOCKED_RETRIES - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
         if count == 1:  # a new window: drop this account's old ones, so the table stays tiny
             SubmitSlot.objects.filter(account=account, second__lt=second - KEEP_SECONDS).delete()
         return int(second), int(count), float(elapsed)

@@ -3,6 +3,7 @@ jobs in it: another user's id is a 404, and files are served only through `media
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -36,8 +37,9 @@ def gallery(request: HttpRequest, pk: int) -> HttpResponse:
 def panel(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = selectors.get_conversation_for_user(request.user, pk)
     jobs = services.conversation_media(request.user, conversation, limit=PANEL_SIZE)
-    # The chat page has a socket that pushes job changes: its jobs poll only as a fallback.
-    return render(request, "chat/media/_panel.html", {"conversation": conversation, "jobs": jobs, "live": True})
+    # With Redis the chat page's socket relays the worker's pushes: its jobs poll only as a fallback.
+    return render(request, "chat/media/_panel.html", {"conversation": conversation, "jobs": jobs,
+                                                      "live": bool(settings.REDIS_URL)})
 
 
 def _job_response(request: HttpRequest, conversation, make_job) -> HttpResponse:
@@ -56,8 +58,11 @@ def _job_response(request: HttpRequest, conversation, make_job) -> HttpResponse:
 
 
 def _live(request: HttpRequest) -> bool:
-    # Asked from the chat page, whose socket pushes job changes (the gallery has none).
-    return "/media/" not in (request.htmx.current_url or "") if request.htmx else False
+    # Asked from the chat page, whose socket relays the worker's pushes (the gallery has none); only a
+    # channel layer shared between processes (Redis) carries them from the worker to the site.
+    if not settings.REDIS_URL or not request.htmx:
+        return False
+    return "/media/" not in (request.htmx.current_url or "")
 
 
 @login_required
@@ -123,7 +128,7 @@ def video_form(request: HttpRequest, pk: int) -> HttpResponse:
         prompt = (picture.prompt if picture else services.lyrics_of(message.content) if message else "")[:200]
     return render(request, VIDEO_FORM, {
         "conversation": conversation, "picture": picture, "message": message, "params": params, "prompt": prompt,
-        "estimate": services.video_estimate(params), "durations": services.settings.VIDEO_DURATIONS,
+        "estimate": services.video_estimate(params), "durations": settings.VIDEO_DURATIONS,
         "resolutions": services.VIDEO_RESOLUTIONS, "ratios": services.VIDEO_RATIOS,
     })
 

@@ -343,8 +343,11 @@ def test_the_page_hides_services_the_connection_lacks(alice_client, conversation
     assert 'data-offers="edit music"' in page.text and 'class="offer-video"' in page.text  # hidden by CSS
 
 
-def test_the_chat_page_polls_jobs_only_as_a_fallback(alice_client, alice, conversation, relay):
+def test_the_chat_page_polls_jobs_only_as_a_fallback(alice_client, alice, conversation, relay, settings):
     job = services.request_image(alice, conversation, "李白")
+    alone = alice_client.get(reverse("chat:media_panel", args=[conversation.pk]), headers={"HX-Request": "true"})
+    assert 'hx-trigger="every 1s"' in alone.text  # no Redis: the worker's pushes cannot reach the site
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # only read here; nothing connects
     live = alice_client.get(reverse("chat:media_panel", args=[conversation.pk]), headers={"HX-Request": "true"})
     assert 'hx-trigger="media-job, every 10s"' in live.text and "?live=1" in live.text
     gallery = alice_client.get(reverse("chat:media_gallery", args=[conversation.pk]))
