@@ -461,12 +461,9 @@ class MediaJob(models.Model):
 
     @property
     def estimate_label(self) -> str:
-        from chat.media.cost import estimate_video
+        from chat.media.services import video_estimate  # services import this module
 
-        params = self.params or {}
-        return estimate_video(int(params.get("duration", 5)), params.get("resolution", "720p"),
-                              params.get("aspect_ratio", "16:9"),
-                              yuan_per_million=settings.VIDEO_YUAN_PER_MILLION_TOKENS).label()  # fmt: skip
+        return video_estimate(self.params or {}).label()
 
 
 WORKING = {"image": "正在作画……", "image_edit": "正在改画……", "video": "正在生成视频……", "music": "正在谱曲……",

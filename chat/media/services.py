@@ -113,8 +113,9 @@ def video_params(duration: Any, resolution: Any, aspect_ratio: Any) -> dict[str,
 
 
 def video_estimate(params: dict[str, Any]) -> VideoEstimate:
-    return estimate_video(params["duration"], params["resolution"], params["aspect_ratio"],
-                          yuan_per_million=settings.VIDEO_YUAN_PER_MILLION_TOKENS)  # fmt: skip
+    """What a clip with these settings costs; settings a job never recorded take the form's defaults."""
+    return estimate_video(int(params.get("duration", settings.VIDEO_DURATIONS[0])), params.get("resolution", "720p"),
+                          params.get("aspect_ratio", "16:9"), yuan_per_million=settings.VIDEO_YUAN_PER_MILLION_TOKENS)
 
 
 def request_video(user, conversation: Conversation, prompt: str, *, params: dict[str, Any],

@@ -103,7 +103,9 @@ def music(request: HttpRequest, pk: int, message_id: int) -> HttpResponse:
         request.user, conversation, message, tags=request.POST.get("tags", ""), title=request.POST.get("title", "")))
 
 
-def _video_sources(request: HttpRequest, conversation) -> tuple[MediaJob | None, Message | None]:
+def _video_inputs(request: HttpRequest, conversation) -> tuple[MediaJob | None, Message | None, dict]:
+    """The clip's source (an owner's picture or a message of this conversation) and its settings, from
+    the form (GET while choosing, POST to submit)."""
     data = request.POST if request.method == "POST" else request.GET
     job_id, message_id = data.get("job", ""), data.get("message", "")
     picture = services.get_media_job_for_user(request.user, conversation, int(job_id)) if job_id.isdigit() else None
@@ -112,7 +114,8 @@ def _video_sources(request: HttpRequest, conversation) -> tuple[MediaJob | None,
         message = Message.objects.filter(conversation=conversation, pk=int(message_id)).first()
         if message is None:
             raise Http404
-    return picture, message
+    params = services.video_params(data.get("duration"), data.get("resolution"), data.get("aspect_ratio"))
+    return picture, message, params
 
 
 @login_required
@@ -120,9 +123,7 @@ def _video_sources(request: HttpRequest, conversation) -> tuple[MediaJob | None,
 def video_form(request: HttpRequest, pk: int) -> HttpResponse:
     """The clip's settings and what it will cost: nothing is submitted from here."""
     conversation = selectors.get_conversation_for_user(request.user, pk)
-    picture, message = _video_sources(request, conversation)
-    params = services.video_params(request.GET.get("duration"), request.GET.get("resolution"),
-                                   request.GET.get("aspect_ratio"))  # fmt: skip
+    picture, message, params = _video_inputs(request, conversation)
     prompt = request.GET.get("prompt")
     if prompt is None:
         prompt = (picture.prompt if picture else services.lyrics_of(message.content) if message else "")[:200]
@@ -137,9 +138,7 @@ def video_form(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def video(request: HttpRequest, pk: int) -> HttpResponse:
     conversation = selectors.get_conversation_for_user(request.user, pk)
-    picture, message = _video_sources(request, conversation)
-    params = services.video_params(request.POST.get("duration"), request.POST.get("resolution"),
-                                   request.POST.get("aspect_ratio"))  # fmt: skip
+    picture, message, params = _video_inputs(request, conversation)
     return _job_response(request, conversation, lambda: services.request_video(
         request.user, conversation, request.POST.get("prompt", ""), params=params, source_job=picture,
         source_message=message, confirmed=request.POST.get("confirmed") == "1"))

@@ -3,6 +3,7 @@ scripted upstream on real sockets: what is sent, what is stored, what the owner 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 import pytest
@@ -59,23 +60,12 @@ def rows(upstream, path: str) -> list:
 
 
 class Pushes:
-    """What the worker tells the conversation's pages, read from the channel layer."""
+    """A channel in the conversation's group: what the worker tells the conversation's pages."""
 
     def __init__(self, conversation_id: int) -> None:
         self.layer = get_channel_layer()
         self.channel = async_to_sync(self.layer.new_channel)()
         async_to_sync(self.layer.group_add)(conversation_group(conversation_id), self.channel)
-
-    def drain(self) -> list[dict]:
-        events = []
-        while True:
-            try:
-                events.append(async_to_sync(self.layer.receive)(self.channel))
-            except Exception:
-                return events
-
-    def __iter__(self):
-        return iter(self.drain())
 
 
 @pytest.fixture
@@ -85,8 +75,6 @@ def pushes(conversation, settings):
 
 
 def receive_all(pushes: Pushes) -> list[dict]:
-    import asyncio
-
     async def collect():
         events = []
         while True:
